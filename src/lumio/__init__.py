@@ -1,0 +1,3 @@
+"""Lumio channel status."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The ASGI application: REST under /v1, GraphQL at /graphql."""

@@ -1,0 +1,61 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from lumio import __version__
+from lumio.api.graphql.endpoint import GraphQLEndpoint
+from lumio.api.middleware import BodySizeLimit
+from lumio.api.problems import DATABASE_DOWN, install_problem_handlers
+from lumio.api.resources import open_resources, resources_of
+from lumio.api.routes import v1
+from lumio.settings import Settings
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness and dependencies, for load balancers: 200 when PostgreSQL answers."""
+    resources = resources_of(request)
+    try:
+        await resources.db.fetchval("SELECT 1")
+    except DATABASE_DOWN:
+        return Response(
+            '{"status":"unavailable","database":false}', 503, media_type="application/json"
+        )
+    try:
+        redis_ok = bool(await resources.redis.ping())
+    except (RedisError, OSError):
+        redis_ok = False
+    body = f'{{"status":"ok","database":true,"redis":{str(redis_ok).lower()}}}'
+    return Response(body, media_type="application/json")
+
+
+def create_app(settings: Settings) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            app.state.resources = resources
+            yield
+
+    app = FastAPI(
+        title="Lumio channel status",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    install_problem_handlers(app)
+    app.include_router(v1)
+    app.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
+    graphql = GraphQLEndpoint(settings.graphql_max_depth, settings.graphql_max_tokens)
+    app.add_route("/graphql", graphql.handle, methods=["GET", "POST"], include_in_schema=False)
+    return app
+

@@ -1,0 +1,1 @@
+"""GraphQL: the schema merged from each domain's types, and its HTTP endpoint."""

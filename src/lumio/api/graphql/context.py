@@ -1,0 +1,21 @@
+"""The GraphQL context: light on purpose, built once per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from strawberry.types import Info as StrawberryInfo
+
+from lumio.api.resources import Resources
+from lumio.auth.principal import Principal
+
+
+@dataclass(slots=True)
+class Context:
+    resources: Resources
+    principal: Principal
+    request: Request
+
+
+Info = StrawberryInfo[Context, None]

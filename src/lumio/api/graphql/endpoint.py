@@ -1,0 +1,206 @@
+"""The GraphQL HTTP endpoint.
+
+Strawberry defines the schema; this endpoint executes it with graphql-core directly because the
+per-request work of Strawberry's HTTP view (parsing and validating the same text again, its
+extension machinery) costs several times the query itself (PERFORMANCE.md). Here a query text
+is parsed and validated once (depth and token limits included) and the result is cached; each
+request then only authenticates and executes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    OperationType,
+    execute,
+    get_operation_ast,
+    parse,
+    specified_rules,
+    validate,
+)
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.extensions.query_depth_limiter import create_validator
+
+from lumio.api.auth import authenticate_request
+from lumio.api.graphql.context import Context
+from lumio.api.graphql.schema import schema as strawberry_schema
+from lumio.api.problems import DATABASE_DOWN
+from lumio.api.resources import resources_of
+from lumio.errors import BadRequest, LumioError, Unavailable
+
+log = logging.getLogger(__name__)
+
+GRAPHQL_JSON = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    document: DocumentNode | None
+    errors: tuple[GraphQLError, ...]
+
+
+class DocumentCache:
+    """Parsed and validated documents by query text (bounded, least recently used out)."""
+
+    def __init__(self, schema: GraphQLSchema, max_depth: int, max_tokens: int) -> None:
+        self.schema = schema
+        self.max_tokens = max_tokens
+        self.rules = (*specified_rules, create_validator(max_depth, None))
+        self._entries: OrderedDict[str, Prepared] = OrderedDict()
+        self._max_entries = 1000
+
+    def get(self, query: str) -> Prepared:
+        found = self._entries.get(query)
+        if found is None:
+            found = self._prepare(query)
+            self._entries[query] = found
+            if len(self._entries) > self._max_entries:
+                self._entries.popitem(last=False)
+        return found
+
+    def _prepare(self, query: str) -> Prepared:
+        try:
+            document = parse(query, max_tokens=self.max_tokens)
+        except GraphQLError as error:
+            return Prepared(None, (error,))
+        errors = validate(self.schema, document, self.rules)
+        return Prepared(None if errors else document, tuple(errors))
+
+
+def _error_json(error: GraphQLError, code: str, message: str | None = None) -> dict[str, Any]:
+    formatted: dict[str, Any] = {"message": message or error.message}
+    if error.locations:
+        formatted["locations"] = [
+            {"line": loc.line, "column": loc.column} for loc in error.locations
+        ]
+    if error.path:
+        formatted["path"] = error.path
+    formatted["extensions"] = {"code": code}
+    return formatted
+
+
+def _execution_error_json(error: GraphQLError) -> dict[str, Any]:
+    original = error.original_error
+    if isinstance(original, LumioError):
+        return _error_json(error, original.code, original.detail)
+    if isinstance(original, (RedisError, *DATABASE_DOWN)):
+        log.warning("GraphQL resolver could not reach a backend: %r", original)
+        return _error_json(error, Unavailable.code, "a backend is unavailable; try again shortly")
+    if original is not None:
+        log.error("GraphQL resolver failed", exc_info=original)
+        return _error_json(error, "INTERNAL", "internal error")
+    return _error_json(error, BadRequest.code)
+
+
+def _respond(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status, media_type=GRAPHQL_JSON)
+
+
+def _request_errors(status: int, code: str, *messages: str) -> Response:
+    return _respond(
+        {"errors": [{"message": m, "extensions": {"code": code}} for m in messages]}, status
+    )
+
+
+async def _read_params(request: Request) -> dict[str, Any]:
+    if request.method == "GET":
+        params: dict[str, Any] = dict(request.query_params)
+        if "variables" in params:
+            try:
+                params["variables"] = orjson.loads(params["variables"])
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest("variables is not valid JSON") from exc
+        return params
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/json"):
+        raise BadRequest("send GraphQL requests as application/json")
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object with a 'query'")
+    return body
+
+
+def _check_params(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, str | None]:
+    unknown = set(params) - {"query", "variables", "operationName", "extensions"}
+    if unknown:
+        raise BadRequest(f"unknown request fields: {', '.join(sorted(unknown))}")
+    query, variables, operation = (
+        params.get("query"),
+        params.get("variables"),
+        params.get("operationName"),
+    )
+    if not isinstance(query, str) or not query.strip():
+        raise BadRequest("'query' must be a non-empty string")
+    if variables is not None and not isinstance(variables, dict):
+        raise BadRequest("'variables' must be an object")
+    if operation is not None and not isinstance(operation, str):
+        raise BadRequest("'operationName' must be a string")
+    return query, variables, operation
+
+
+class GraphQLEndpoint:
+    def __init__(self, max_depth: int, max_tokens: int) -> None:
+        self.schema = strawberry_schema._schema
+        self.documents = DocumentCache(self.schema, max_depth, max_tokens)
+
+    async def handle(self, request: Request) -> Response:
+        try:
+            return await self._handle(request)
+        except LumioError as error:
+            return _request_errors(error.status_code, error.code, error.detail)
+
+    async def _handle(self, request: Request) -> Response:
+        principal = await authenticate_request(request, request.method)
+        query, variables, operation_name = _check_params(await _read_params(request))
+        prepared = self.documents.get(query)
+        if prepared.document is None:
+            return _respond(
+                {"errors": [_error_json(e, BadRequest.code) for e in prepared.errors]}, 400
+            )
+        operation = get_operation_ast(prepared.document, operation_name)
+        if operation is None:
+            raise BadRequest(
+                "no operation of that name, or several operations and no operationName"
+            )
+        if request.method == "GET" and operation.operation is not OperationType.QUERY:
+            return _request_errors(405, "METHOD_NOT_ALLOWED", "mutations must be sent with POST")
+        context = Context(resources_of(request), principal, request)
+        result = execute(
+            self.schema,
+            prepared.document,
+            context_value=context,
+            variable_values=variables,
+            operation_name=operation_name,
+        )
+        if not isinstance(result, ExecutionResult):
+            result = await result
+        return self._render(result)
+
+    def _render(self, result: ExecutionResult) -> Response:
+        if (
+            result.errors
+            and result.data is None
+            and all(e.original_error is None for e in result.errors)
+        ):
+            # Variable coercion failed: a request error, nothing ran.
+            return _respond(
+                {"errors": [_error_json(e, BadRequest.code) for e in result.errors]}, 400
+            )
+        body: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            body["errors"] = [_execution_error_json(e) for e in result.errors]
+        return _respond(body)

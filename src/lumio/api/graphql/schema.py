@@ -1,0 +1,15 @@
+"""The GraphQL schema, merged from each domain's Query and Mutation."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry.tools import merge_types
+
+from lumio.auth.graphql import AuthMutation, AuthQuery
+from lumio.channel_status.graphql import ChannelStatusQuery
+from lumio.manual_connect.graphql import ManualConnectMutation, ManualConnectQuery
+
+Query = merge_types("Query", (ChannelStatusQuery, ManualConnectQuery, AuthQuery))
+Mutation = merge_types("Mutation", (ManualConnectMutation, AuthMutation))
+
+schema = strawberry.Schema(query=Query, mutation=Mutation)

@@ -1,0 +1,88 @@
+"""Rendering errors once for REST: application/problem+json (RFC 9457) with a stable code."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from lumio.errors import LumioError, Unavailable
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+}
+
+# PostgreSQL unreachable or restarting: the request cannot be served now, but may be soon.
+DATABASE_DOWN: tuple[type[Exception], ...] = (
+    OSError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    TimeoutError,
+)
+
+
+def problem(
+    status: int, code: str, title: str, detail: str, extra: dict[str, Any] | None = None
+) -> Response:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    body.update(code=code, detail=detail)
+    if extra:
+        body.update(extra)
+    headers = {"WWW-Authenticate": 'Bearer realm="lumio"'} if status == 401 else None
+    return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
+
+
+def lumio_problem(error: LumioError) -> Response:
+    return problem(error.status_code, error.code, error.title, error.detail)
+
+
+async def _on_lumio_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LumioError)
+    return lumio_problem(exc)
+
+
+async def _on_validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"location": list(e.get("loc", ())), "message": e.get("msg", "invalid")}
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{'.'.join(map(str, e['location']))}: {e['message']}" for e in errors)
+    return problem(400, "BAD_REQUEST", "Bad request", detail, {"errors": errors})
+
+
+async def _on_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+
+
+async def _on_database_down(_: Request, exc: Exception) -> Response:
+    log.warning("database unavailable: %r", exc)
+    return lumio_problem(Unavailable("the database cannot be reached; try again shortly"))
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LumioError, _on_lumio_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    for exc_type in DATABASE_DOWN:
+        app.add_exception_handler(exc_type, _on_database_down)

@@ -1,0 +1,86 @@
+"""Process-wide resources, created in one lifespan and injected into requests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+from starlette.requests import HTTPConnection
+
+from lumio.auth.cache import INVALIDATE_CHANNEL, AuthCache
+from lumio.db.pool import create_pool
+from lumio.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Resources:
+    settings: Settings
+    db: asyncpg.Pool
+    redis: Redis
+    auth_cache: AuthCache
+
+
+def resources_of(conn: HTTPConnection) -> Resources:
+    resources: Resources = conn.app.state.resources
+    return resources
+
+
+def create_redis(url: str, timeout: float = 1.0) -> Redis:
+    # Fail fast when Redis is down: callers answer 503 instead of hanging; the connection pool
+    # reconnects by itself when Redis is back.
+    return Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
+        health_check_interval=15,
+    )
+
+
+async def listen_for_invalidations(redis: Redis, cache: AuthCache) -> None:
+    """Keep this process's auth cache in step with revocations made by any process."""
+    while True:
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(INVALIDATE_CHANNEL)
+            # Anything revoked while we were not listening must not stay cached.
+            cache.clear()
+            async for message in pubsub.listen():
+                cache.invalidate(bytes.fromhex(message["data"].decode()))
+        except (RedisError, OSError, ValueError) as exc:
+            log.info("auth invalidation listener reconnecting: %s", exc)
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+        cache.clear()
+        await asyncio.sleep(1.0)
+
+
+@contextlib.asynccontextmanager
+async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+    assert settings.database_url, "the database URL is resolved before start"
+    assert settings.redis_url, "the Redis URL is resolved before start"
+    db = await create_pool(
+        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+    )
+    redis = create_redis(settings.redis_url, settings.redis_timeout_seconds)
+    cache = AuthCache(settings.auth_cache_seconds)
+    listener = asyncio.create_task(listen_for_invalidations(redis, cache))
+    try:
+        yield Resources(settings, db, redis, cache)
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        await redis.aclose()
+        await db.close()

@@ -1,0 +1,1 @@
+"""Who is asking: sessions, API keys, passwords and the principal of a request."""

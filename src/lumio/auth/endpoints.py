@@ -1,0 +1,182 @@
+"""REST: sign in and out, my accounts, switching the active account, API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from pydantic import Field
+from starlette.responses import Response
+
+from lumio.api.auth import SESSION_COOKIE
+from lumio.api.deps import ApiModel, AppResources, CurrentPrincipal
+from lumio.api.deps import problem_responses as errors
+from lumio.api.resources import resources_of
+from lumio.auth import secrets, service
+from lumio.auth.principal import Credential, Principal
+from lumio.auth.schemas import ApiKeyInfo
+from lumio.errors import BadRequest
+
+router = APIRouter(tags=["authentication"])
+
+
+class LoginIn(ApiModel):
+    email: str = Field(min_length=3, max_length=320)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class AccountOut(ApiModel):
+    id: UUID
+    name: str
+    role: str
+    active: bool
+
+
+class MeOut(ApiModel):
+    user_id: UUID
+    active_account_id: UUID | None
+    accounts: list[AccountOut]
+    # Present for a session: send it as X-CSRF-Token on writes.
+    csrf_token: str | None
+
+
+class SwitchIn(ApiModel):
+    account_id: UUID
+
+
+class ApiKeyOut(ApiModel):
+    id: UUID
+    prefix: str
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, info: ApiKeyInfo) -> ApiKeyOut:
+        return cls(
+            id=info.id,
+            prefix=info.prefix,
+            name=info.name,
+            created_at=info.created_at,
+            revoked_at=info.revoked_at,
+        )
+
+
+class CreatedApiKeyOut(ApiModel):
+    api_key: ApiKeyOut
+    key: str = Field(description="The secret; shown only in this answer")
+
+
+class CreateApiKeyIn(ApiModel):
+    name: str = Field(default="", max_length=200)
+
+
+def _secure(request: Request) -> bool:
+    configured = resources_of(request).settings.cookie_secure
+    return request.url.scheme == "https" if configured is None else configured
+
+
+def _require_json(request: Request) -> None:
+    # A form post from another site cannot send JSON without a CORS preflight: this keeps
+    # login CSRF out.
+    if not request.headers.get("content-type", "").startswith("application/json"):
+        raise BadRequest("send the body as application/json")
+
+
+async def _me(resources: AppResources, principal: Principal, csrf: str | None) -> MeOut:
+    accounts = [
+        AccountOut(id=v.id, name=v.name, role=v.role, active=v.active)
+        for v in await service.my_accounts(resources.db, principal)
+    ]
+    return MeOut(
+        user_id=principal.user_id,
+        active_account_id=principal.account_id,
+        accounts=accounts,
+        csrf_token=csrf,
+    )
+
+
+@router.post("/auth/login", response_model=MeOut, responses=errors(400, 401))
+async def login(body: LoginIn, request: Request, resources: AppResources) -> Response:
+    _require_json(request)
+    settings = resources.settings
+    result = await service.login(
+        resources.db, body.email, body.password, settings.session_ttl_seconds
+    )
+    principal = await service.authenticate(
+        resources.db, resources.auth_cache, result.session_token, Credential.SESSION
+    )
+    me = await _me(resources, principal, result.csrf_token)
+    response = Response(me.model_dump_json(by_alias=True), media_type="application/json")
+    response.set_cookie(
+        SESSION_COOKIE,
+        result.session_token,
+        max_age=settings.session_ttl_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+        path="/",
+    )
+    return response
+
+
+@router.post("/auth/logout", status_code=204, responses=errors(401, 403))
+async def logout(principal: CurrentPrincipal, resources: AppResources) -> Response:
+    await service.logout(resources.db, resources.redis, resources.auth_cache, principal)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/me", response_model=MeOut, responses=errors(401))
+async def me(request: Request, principal: CurrentPrincipal, resources: AppResources) -> MeOut:
+    token = request.cookies.get(SESSION_COOKIE)
+    csrf = None
+    if principal.credential is Credential.SESSION and token is not None:
+        csrf = secrets.csrf_token_for(token)
+    return await _me(resources, principal, csrf)
+
+
+@router.get("/me/accounts", response_model=list[AccountOut], responses=errors(401))
+async def my_accounts(principal: CurrentPrincipal, resources: AppResources) -> list[AccountOut]:
+    return (await _me(resources, principal, None)).accounts
+
+
+@router.put("/me/active-account", response_model=MeOut, responses=errors(400, 401, 403, 404))
+async def switch_active_account(
+    body: SwitchIn, request: Request, principal: CurrentPrincipal, resources: AppResources
+) -> MeOut:
+    await service.switch_account(
+        resources.db, resources.redis, resources.auth_cache, principal, body.account_id
+    )
+    token = request.cookies.get(SESSION_COOKIE, "")
+    switched = await service.reload_session(
+        resources.db, resources.auth_cache, principal.token_hash
+    )
+    return await _me(resources, switched, secrets.csrf_token_for(token))
+
+
+@router.get("/api-keys", response_model=list[ApiKeyOut], responses=errors(401, 404))
+async def list_api_keys(principal: CurrentPrincipal, resources: AppResources) -> list[ApiKeyOut]:
+    return [ApiKeyOut.of(k) for k in await service.list_api_keys(resources.db, principal)]
+
+
+@router.post(
+    "/api-keys", response_model=CreatedApiKeyOut, status_code=201, responses=errors(400, 401, 403)
+)
+async def create_api_key(
+    body: CreateApiKeyIn, principal: CurrentPrincipal, resources: AppResources
+) -> CreatedApiKeyOut:
+    created = await service.create_api_key_for(resources.db, principal, body.name)
+    return CreatedApiKeyOut(api_key=ApiKeyOut.of(created.info), key=created.key)
+
+
+@router.delete("/api-keys/{key_id}", status_code=204, responses=errors(401, 403, 404))
+async def revoke_api_key(
+    key_id: UUID, principal: CurrentPrincipal, resources: AppResources
+) -> Response:
+    await service.revoke_api_key(
+        resources.db, resources.redis, resources.auth_cache, key_id, principal
+    )
+    return Response(status_code=204)

@@ -1,0 +1,121 @@
+"""All SQL of sessions and API keys, including the principal look-ups."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from lumio.auth.principal import Credential, Principal
+from lumio.db.pool import Executor
+
+# The key's permissions are its user's role in the key's account *now*: a key stops working
+# when its user leaves the account, and follows role changes.
+PRINCIPAL_BY_API_KEY = """
+SELECT k.id, k.user_id, k.account_id, r.permissions
+FROM api_keys k
+JOIN account_members m ON m.user_id = k.user_id AND m.account_id = k.account_id
+JOIN roles r ON r.id = m.role_id
+WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+"""
+
+PRINCIPAL_BY_SESSION = """
+SELECT s.id, s.user_id, m.account_id, COALESCE(r.permissions, '{}') AS permissions
+FROM sessions s
+LEFT JOIN account_members m ON m.user_id = s.user_id AND m.account_id = s.active_account_id
+LEFT JOIN roles r ON r.id = m.role_id
+WHERE s.token_hash = $1 AND s.expires_at > now()
+"""
+
+INSERT_SESSION = """
+INSERT INTO sessions (token_hash, user_id, active_account_id, expires_at)
+VALUES ($1, $2, $3, $4) RETURNING id
+"""
+DELETE_SESSION = "DELETE FROM sessions WHERE id = $1"
+DELETE_EXPIRED_SESSIONS = "DELETE FROM sessions WHERE expires_at <= now()"
+SET_ACTIVE_ACCOUNT = "UPDATE sessions SET active_account_id = $2 WHERE id = $1"
+
+INSERT_API_KEY = """
+INSERT INTO api_keys (key_hash, prefix, name, user_id, account_id)
+VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at
+"""
+LIST_API_KEYS = """
+SELECT id, prefix, name, created_at, revoked_at FROM api_keys
+WHERE user_id = $1 AND account_id = $2
+ORDER BY created_at
+"""
+REVOKE_API_KEY = """
+UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
+WHERE id = $1 AND user_id = $2 AND account_id = $3
+RETURNING key_hash
+"""
+REVOKE_API_KEY_ANY = """
+UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING key_hash
+"""
+
+
+async def principal_by_api_key(db: Executor, key_hash: bytes) -> Principal | None:
+    row = await db.fetchrow(PRINCIPAL_BY_API_KEY, key_hash)
+    if row is None:
+        return None
+    return Principal(
+        user_id=row["user_id"],
+        account_id=row["account_id"],
+        permissions=frozenset(row["permissions"]),
+        credential=Credential.API_KEY,
+        credential_id=row["id"],
+        token_hash=key_hash,
+    )
+
+
+async def principal_by_session(db: Executor, session_hash: bytes) -> Principal | None:
+    row = await db.fetchrow(PRINCIPAL_BY_SESSION, session_hash)
+    if row is None:
+        return None
+    return Principal(
+        user_id=row["user_id"],
+        account_id=row["account_id"],
+        permissions=frozenset(row["permissions"]),
+        credential=Credential.SESSION,
+        credential_id=row["id"],
+        token_hash=session_hash,
+    )
+
+
+async def insert_session(
+    db: Executor, session_hash: bytes, user_id: UUID, account_id: UUID | None, expires: datetime
+) -> UUID:
+    session_id: UUID = await db.fetchval(INSERT_SESSION, session_hash, user_id, account_id, expires)
+    return session_id
+
+
+async def delete_session(db: Executor, session_id: UUID) -> None:
+    await db.execute(DELETE_SESSION, session_id)
+
+
+async def set_active_account(db: Executor, session_id: UUID, account_id: UUID) -> None:
+    await db.execute(SET_ACTIVE_ACCOUNT, session_id, account_id)
+
+
+async def insert_api_key(
+    db: Executor, key_hash: bytes, prefix: str, name: str, user_id: UUID, account_id: UUID
+) -> tuple[UUID, datetime]:
+    row = await db.fetchrow(INSERT_API_KEY, key_hash, prefix, name, user_id, account_id)
+    assert row is not None
+    return row["id"], row["created_at"]
+
+
+async def list_api_keys(db: Executor, user_id: UUID, account_id: UUID) -> list[asyncpg.Record]:
+    return list(await db.fetch(LIST_API_KEYS, user_id, account_id))
+
+
+async def revoke_api_key(
+    db: Executor, key_id: UUID, user_id: UUID | None = None, account_id: UUID | None = None
+) -> bytes | None:
+    """Revoke a key (of that user and account, when given); returns its hash, None if not found."""
+    if user_id is None or account_id is None:
+        key_hash: bytes | None = await db.fetchval(REVOKE_API_KEY_ANY, key_id)
+    else:
+        key_hash = await db.fetchval(REVOKE_API_KEY, key_id, user_id, account_id)
+    return key_hash

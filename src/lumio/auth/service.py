@@ -1,0 +1,160 @@
+"""Authentication: log in and out, verify credentials, switch the active account, API keys."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from lumio.accounts import repository as accounts_repository
+from lumio.accounts.service import normalise_email
+from lumio.auth import passwords, secrets
+from lumio.auth import repository as auth_repository
+from lumio.auth.cache import INVALIDATE_CHANNEL, AuthCache
+from lumio.auth.principal import Credential, Principal
+from lumio.auth.schemas import AccountView, ApiKeyInfo, CreatedApiKey, LoginResult
+from lumio.errors import BadRequest, NotFound, Unauthenticated
+
+log = logging.getLogger(__name__)
+
+_BAD_LOGIN = "wrong email or password"
+_SESSION_GONE = "the session has expired or is invalid; sign in again"
+
+
+async def login(db: asyncpg.Pool, email: str, password: str, ttl_seconds: int) -> LoginResult:
+    try:
+        email = normalise_email(email)
+    except BadRequest as exc:
+        raise Unauthenticated(_BAD_LOGIN) from exc
+    found = await accounts_repository.user_with_hash(db, email)
+    password_hash = found[1] if found else None
+    if not await passwords.verify_password(password_hash, password) or found is None:
+        raise Unauthenticated(_BAD_LOGIN)
+    user = found[0]
+    member_of = await accounts_repository.memberships(db, user.id)
+    active = member_of[0].account_id if member_of else None
+    token = secrets.new_session_token()
+    expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+    await auth_repository.insert_session(db, secrets.token_hash(token), user.id, active, expires)
+    return LoginResult(token, secrets.csrf_token_for(token), user.id, active, expires)
+
+
+async def authenticate(
+    db: asyncpg.Pool, cache: AuthCache, token: str, credential: Credential
+) -> Principal:
+    token_hash = secrets.token_hash(token)
+    principal = cache.get(token_hash)
+    if principal is not None and principal.credential is credential:
+        return principal
+    if credential is Credential.API_KEY:
+        principal = await auth_repository.principal_by_api_key(db, token_hash)
+        failure = "the API key is invalid or has been revoked"
+    else:
+        principal = await auth_repository.principal_by_session(db, token_hash)
+        failure = _SESSION_GONE
+    if principal is None:
+        raise Unauthenticated(failure)
+    cache.put(principal)
+    return principal
+
+
+async def reload_session(db: asyncpg.Pool, cache: AuthCache, token_hash: bytes) -> Principal:
+    """Read a session afresh (after a switch) and cache it."""
+    principal = await auth_repository.principal_by_session(db, token_hash)
+    if principal is None:
+        raise Unauthenticated(_SESSION_GONE)
+    cache.put(principal)
+    return principal
+
+
+async def my_accounts(db: asyncpg.Pool, principal: Principal) -> list[AccountView]:
+    """The principal's accounts; through an API key only the one the key is bound to."""
+    views = [
+        AccountView(m.account_id, m.account_name, m.role, m.account_id == principal.account_id)
+        for m in await accounts_repository.memberships(db, principal.user_id)
+    ]
+    if principal.credential is Credential.API_KEY:
+        return [view for view in views if view.active]
+    return views
+
+
+async def forget(redis: Redis, cache: AuthCache, token_hash: bytes) -> None:
+    """Drop a credential from this process's cache and, through Redis, from every other's."""
+    cache.invalidate(token_hash)
+    try:
+        await redis.publish(INVALIDATE_CHANNEL, token_hash.hex())
+    except (RedisError, OSError) as exc:
+        # Other processes drop it when their entry expires (auth_cache_seconds).
+        log.warning("could not announce a revoked credential: %s", exc)
+
+
+async def logout(db: asyncpg.Pool, redis: Redis, cache: AuthCache, principal: Principal) -> None:
+    if principal.credential is not Credential.SESSION:
+        raise BadRequest("only a session can log out; revoke an API key instead")
+    await auth_repository.delete_session(db, principal.credential_id)
+    await forget(redis, cache, principal.token_hash)
+
+
+async def switch_account(
+    db: asyncpg.Pool, redis: Redis, cache: AuthCache, principal: Principal, account_id: UUID
+) -> None:
+    if principal.credential is not Credential.SESSION:
+        raise BadRequest("an API key is bound to one account; it cannot switch")
+    if not await accounts_repository.is_member(db, principal.user_id, account_id):
+        raise NotFound("you are not a member of that account")
+    await auth_repository.set_active_account(db, principal.credential_id, account_id)
+    await forget(redis, cache, principal.token_hash)
+
+
+def _key_info(row: asyncpg.Record) -> ApiKeyInfo:
+    return ApiKeyInfo(row["id"], row["prefix"], row["name"], row["created_at"], row["revoked_at"])
+
+
+async def create_api_key(
+    db: asyncpg.Pool, user_id: UUID, account_id: UUID, name: str = ""
+) -> CreatedApiKey:
+    name = name.strip()
+    if len(name) > 200:
+        raise BadRequest("an API key name has at most 200 characters")
+    if not await accounts_repository.is_member(db, user_id, account_id):
+        raise NotFound("the user is not a member of that account")
+    key = secrets.new_api_key()
+    prefix = key[:12]
+    key_id, created = await auth_repository.insert_api_key(
+        db, secrets.token_hash(key), prefix, name, user_id, account_id
+    )
+    return CreatedApiKey(ApiKeyInfo(key_id, prefix, name, created, None), key)
+
+
+def _active_account(principal: Principal) -> UUID:
+    if principal.account_id is None:
+        raise NotFound("you have no active account")
+    return principal.account_id
+
+
+async def create_api_key_for(db: asyncpg.Pool, principal: Principal, name: str) -> CreatedApiKey:
+    return await create_api_key(db, principal.user_id, _active_account(principal), name)
+
+
+async def list_api_keys(db: asyncpg.Pool, principal: Principal) -> list[ApiKeyInfo]:
+    rows = await auth_repository.list_api_keys(db, principal.user_id, _active_account(principal))
+    return [_key_info(row) for row in rows]
+
+
+async def revoke_api_key(
+    db: asyncpg.Pool, redis: Redis, cache: AuthCache, key_id: UUID, principal: Principal | None
+) -> None:
+    """Revoke one of the principal's keys on its active account (any key when principal is None)."""
+    if principal is None:
+        key_hash = await auth_repository.revoke_api_key(db, key_id)
+    else:
+        key_hash = await auth_repository.revoke_api_key(
+            db, key_id, principal.user_id, _active_account(principal)
+        )
+    if key_hash is None:
+        raise NotFound("no such API key")
+    await forget(redis, cache, key_hash)

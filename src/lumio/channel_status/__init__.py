@@ -1,0 +1,1 @@
+"""The channel_status table: one row per (account, platform), the source of truth for live status."""

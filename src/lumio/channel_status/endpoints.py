@@ -1,0 +1,49 @@
+"""REST: GET /v1/channel-status."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from lumio.api.deps import ApiModel, AppResources, CurrentPrincipal, json_response
+from lumio.api.deps import problem_responses as errors
+from lumio.channel_status import service
+from lumio.channel_status.schemas import ChannelStatus
+
+router = APIRouter(tags=["channel status"])
+
+
+class ChannelStatusOut(ApiModel):
+    platform: str
+    is_online: bool
+    stream_title: str | None
+    category: str | None
+    viewer_count: int | None
+    started_at: datetime | None
+    updated_at: datetime
+
+
+def as_json(status: ChannelStatus) -> dict[str, Any]:
+    return {
+        "platform": status.platform,
+        "isOnline": status.is_online,
+        "streamTitle": status.stream_title,
+        "category": status.category,
+        "viewerCount": status.viewer_count,
+        "startedAt": status.started_at,
+        "updatedAt": status.updated_at,
+    }
+
+
+@router.get(
+    "/channel-status",
+    response_model=list[ChannelStatusOut],
+    responses=errors(401, 403, 503),
+    summary="Live status of every platform of the active account, ordered by platform",
+)
+async def get_channel_status(principal: CurrentPrincipal, resources: AppResources) -> Response:
+    rows = await service.read_channel_status(resources.db, principal)
+    return json_response([as_json(row) for row in rows])

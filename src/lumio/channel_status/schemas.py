@@ -1,0 +1,75 @@
+"""Data passed between the channel_status layers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+
+class Platform(StrEnum):
+    TWITCH = "twitch"
+    YOUTUBE = "youtube"
+    KICK = "kick"
+    TROVO = "trovo"
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatus:
+    platform: str
+    is_online: bool
+    stream_title: str | None
+    category: str | None
+    viewer_count: int | None
+    started_at: datetime | None
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineWrite:
+    """``set_online``: the channel is live with these details, as observed at ``observed_at``."""
+
+    account_id: UUID
+    platform: Platform
+    stream_title: str | None
+    category: str | None
+    viewer_count: int | None
+    started_at: datetime
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OfflineWrite:
+    """``set_offline``: the channel is not live, as observed at ``observed_at``."""
+
+    account_id: UUID
+    platform: Platform
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StreamDataWrite:
+    """``update_stream_data``: new details of a stream that is already online."""
+
+    account_id: UUID
+    platform: Platform
+    stream_title: str | None
+    category: str | None
+    viewer_count: int | None
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A row a writer actually changed; ``changed`` says whether anything visible differs."""
+
+    account_id: UUID
+    platform: Platform
+    changed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OnlineAccount:
+    account_id: UUID
+    platforms: tuple[str, ...]

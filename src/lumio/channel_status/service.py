@@ -1,0 +1,15 @@
+"""What the API may do with channel status; REST and GraphQL both call these."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from lumio.accounts.permissions import Permission
+from lumio.auth.principal import Principal
+from lumio.channel_status import repository
+from lumio.channel_status.schemas import ChannelStatus
+
+
+async def read_channel_status(db: asyncpg.Pool, principal: Principal) -> list[ChannelStatus]:
+    account_id = principal.require(Permission.SPOTIFY_READ)
+    return await repository.get_status(db, account_id)

@@ -1,0 +1,170 @@
+"""The `lumio` command: the processes and the admin commands.
+
+Admin commands print the id or key they create as the last line of stdout, so scripts can rely
+on ``lumio ... | tail -n 1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+from uuid import UUID
+
+import asyncpg
+import typer
+import uvloop
+
+from lumio.accounts import service as accounts
+from lumio.accounts.permissions import RoleName
+from lumio.db.pool import create_pool
+from lumio.errors import LumioError
+from lumio.runtime import services
+from lumio.settings import Settings, get_settings
+
+T = TypeVar("T")
+
+app = typer.Typer(help="Lumio channel status.", no_args_is_help=True, add_completion=False)
+users_app = typer.Typer(help="Users.", no_args_is_help=True)
+accounts_app = typer.Typer(help="Accounts.", no_args_is_help=True)
+members_app = typer.Typer(help="Account members.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(members_app, name="members")
+app.add_typer(keys_app, name="api-keys")
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # pgserver logs every command it runs at INFO.
+    logging.getLogger("pgserver").setLevel(logging.WARNING)
+
+
+def with_database(work: Callable[[asyncpg.Pool, Settings], Awaitable[T]]) -> T:
+    """Run ``work`` with a pool on the configured (or embedded) database; errors exit 1 with a message."""
+    with services(get_settings()) as settings:
+        assert settings.database_url
+
+        async def run() -> T:
+            pool = await create_pool(settings.database_url or "", min_size=1, max_size=2)
+            try:
+                return await work(pool, settings)
+            finally:
+                await pool.close()
+
+        try:
+            return asyncio.run(run())
+        except LumioError as error:
+            typer.echo(f"error: {error.detail}", err=True)
+            raise typer.Exit(1) from error
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (also done at every start on embedded servers)."""
+    with services(get_settings()) as settings:
+        typer.echo(f"migrated {settings.database_url}")
+
+
+@users_app.command("create")
+def users_create(
+    email: str, password: Annotated[str, typer.Option(prompt=True, hide_input=True)]
+) -> None:
+    """Create a user who signs in with EMAIL and PASSWORD."""
+
+    async def work(pool: asyncpg.Pool, _: Settings) -> UUID:
+        return await accounts.create_user(pool, email, password)
+
+    typer.echo(with_database(work))
+
+
+@accounts_app.command("create")
+def accounts_create(name: str, owner: Annotated[str, typer.Option(help="owner's email")]) -> None:
+    """Create an account (with its four default roles) owned by an existing user."""
+
+    async def work(pool: asyncpg.Pool, _: Settings) -> UUID:
+        return await accounts.create_account(pool, name, owner)
+
+    typer.echo(with_database(work))
+
+
+@members_app.command("add")
+def members_add(
+    account_id: UUID,
+    email: str,
+    role: Annotated[RoleName, typer.Option(case_sensitive=False)] = RoleName.VIEWER,
+) -> None:
+    """Add a user to an account with a role (or change their role)."""
+
+    async def work(pool: asyncpg.Pool, _: Settings) -> UUID:
+        return await accounts.add_member(pool, account_id, email, role)
+
+    typer.echo(with_database(work))
+
+
+@keys_app.command("create")
+def api_keys_create(
+    user: Annotated[str, typer.Option(help="the user's email")],
+    account: Annotated[UUID, typer.Option(help="the account the key is bound to")],
+    name: Annotated[str, typer.Option()] = "",
+) -> None:
+    """Create an API key for a user on one account; the key is printed once, last."""
+    from lumio.auth.service import create_api_key
+
+    async def work(pool: asyncpg.Pool, _: Settings) -> str:
+        user_id = await accounts.user_id_by_email(pool, user)
+        created = await create_api_key(pool, user_id, account, name)
+        typer.echo(f"created API key {created.info.id} ({created.info.prefix}…)")
+        return created.key
+
+    typer.echo(with_database(work))
+
+
+@keys_app.command("revoke")
+def api_keys_revoke(key_id: UUID) -> None:
+    """Revoke an API key; running API processes stop accepting it at once."""
+    from lumio.api.resources import create_redis
+    from lumio.auth.cache import AuthCache
+    from lumio.auth.service import revoke_api_key
+
+    async def work(pool: asyncpg.Pool, settings: Settings) -> UUID:
+        redis = create_redis(settings.redis_url or "")
+        try:
+            await revoke_api_key(pool, redis, AuthCache(0), key_id, None)
+        finally:
+            await redis.aclose()
+        return key_id
+
+    typer.echo(with_database(work))
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+) -> None:
+    """Run the API (REST, GraphQL) on the configured or embedded servers."""
+    from lumio.serve import serve_api
+
+    _setup_logging()
+    with services(get_settings()) as settings:
+        uvloop.run(serve_api(settings, host or settings.api_host, port or settings.api_port))
+
+
+@app.command()
+def dev(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Everything in one process on embedded defaults, with a demo account to sign in to."""
+    from lumio.dev import run_dev
+
+    _setup_logging()
+    with services(get_settings()) as settings:
+        uvloop.run(run_dev(settings, host or settings.api_host, port or settings.api_port))
+
+
+def main() -> None:
+    app()

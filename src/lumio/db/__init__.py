@@ -1,0 +1,1 @@
+"""PostgreSQL: the connection pool, the migrations and the expected schema."""

@@ -1,0 +1,27 @@
+"""The asyncpg pool, created once per process in a lifespan and injected where needed."""
+
+from __future__ import annotations
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# Anything a query can run on: the pool, a connection, or a connection taken from the pool.
+Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
+
+
+def asyncpg_dsn(url: str) -> str:
+    """asyncpg takes plain postgresql:// URLs; strip a SQLAlchemy driver suffix if one was given."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(
+        asyncpg_dsn(url),
+        min_size=min_size,
+        max_size=max_size,
+        command_timeout=10,
+        # The API answers many short identical queries: keep prepared statements per connection.
+        statement_cache_size=256,
+    )
+    assert pool is not None
+    return pool

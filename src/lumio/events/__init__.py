@@ -1,0 +1,1 @@
+"""Status events on Redis pub/sub (DESIGN §5)."""

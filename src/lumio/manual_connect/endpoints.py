@@ -1,0 +1,55 @@
+"""REST: /v1/spotify/manual-connect (GET status, POST start, DELETE stop)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from lumio.api.deps import ApiModel, AppResources, CurrentPrincipal
+from lumio.api.deps import problem_responses as errors
+from lumio.manual_connect import service
+from lumio.manual_connect.service import ManualStatus
+
+router = APIRouter(prefix="/spotify/manual-connect", tags=["spotify manual connect"])
+
+
+class SpotifyManualStatusOut(ApiModel):
+    active: bool
+    remaining_seconds: int | None
+
+    @classmethod
+    def of(cls, status: ManualStatus) -> SpotifyManualStatusOut:
+        return cls(active=status.active, remaining_seconds=status.remaining_seconds)
+
+
+class StoppedOut(ApiModel):
+    stopped: bool
+
+
+@router.get("", response_model=SpotifyManualStatusOut, responses=errors(401, 403, 503))
+async def get_manual_connect(
+    principal: CurrentPrincipal, resources: AppResources
+) -> SpotifyManualStatusOut:
+    return SpotifyManualStatusOut.of(await service.status(resources.redis, principal))
+
+
+@router.post(
+    "",
+    response_model=SpotifyManualStatusOut,
+    responses=errors(401, 403, 503),
+    summary="Start (or renew) the manual connect for 30 minutes",
+)
+async def start_manual_connect(
+    principal: CurrentPrincipal, resources: AppResources
+) -> SpotifyManualStatusOut:
+    ttl = resources.settings.manual_connect_ttl_seconds
+    return SpotifyManualStatusOut.of(await service.start(resources.redis, principal, ttl))
+
+
+@router.delete(
+    "",
+    response_model=StoppedOut,
+    responses=errors(401, 403, 503),
+    summary="Stop the manual connect; stopping an inactive one succeeds",
+)
+async def stop_manual_connect(principal: CurrentPrincipal, resources: AppResources) -> StoppedOut:
+    return StoppedOut(stopped=await service.stop(resources.redis, principal))

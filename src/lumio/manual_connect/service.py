@@ -1,0 +1,76 @@
+"""Start, stop and read the manual connect of the principal's active account."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from lumio.accounts.permissions import Permission
+from lumio.auth.principal import Principal
+from lumio.errors import Unavailable
+from lumio.events.publisher import publish
+from lumio.events.schemas import Reason, StatusEvent
+
+KEY_PREFIX = "lumio:spotify_manual:"
+DEFAULT_TTL_SECONDS = 1800
+
+_UNAVAILABLE = (
+    "Spotify manual connect is unavailable because Redis cannot be reached; "
+    "channel status still works. Try again shortly."
+)
+
+
+def manual_key(account_id: UUID) -> str:
+    return f"{KEY_PREFIX}{account_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ManualStatus:
+    active: bool
+    remaining_seconds: int | None
+
+    @classmethod
+    def from_ttl(cls, ttl: int) -> ManualStatus:
+        # TTL answers -2 for a missing key; -1 (no expiry) cannot happen for keys we set.
+        if ttl < 0:
+            return cls(active=False, remaining_seconds=None)
+        return cls(active=True, remaining_seconds=ttl)
+
+
+async def status(redis: Redis, principal: Principal) -> ManualStatus:
+    account_id = principal.require(Permission.SPOTIFY_READ)
+    try:
+        ttl = await redis.ttl(manual_key(account_id))
+    except (RedisError, OSError) as exc:
+        raise Unavailable(_UNAVAILABLE) from exc
+    return ManualStatus.from_ttl(int(ttl))
+
+
+async def start(
+    redis: Redis, principal: Principal, ttl_seconds: int = DEFAULT_TTL_SECONDS
+) -> ManualStatus:
+    """Open the gate for ``ttl_seconds``; a second start renews the full period."""
+    account_id = principal.require(Permission.SPOTIFY_WORKER)
+    try:
+        async with redis.pipeline(transaction=True) as pipe:
+            pipe.set(manual_key(account_id), str(principal.user_id), ex=ttl_seconds)
+            pipe.ttl(manual_key(account_id))
+            _, ttl = await pipe.execute()
+    except (RedisError, OSError) as exc:
+        raise Unavailable(_UNAVAILABLE) from exc
+    await publish(redis, [StatusEvent.manual(account_id, Reason.MANUAL_STARTED)])
+    return ManualStatus.from_ttl(int(ttl))
+
+
+async def stop(redis: Redis, principal: Principal) -> bool:
+    """Close the gate. Idempotent: stopping an inactive connect succeeds too."""
+    account_id = principal.require(Permission.SPOTIFY_WORKER)
+    try:
+        await redis.delete(manual_key(account_id))
+    except (RedisError, OSError) as exc:
+        raise Unavailable(_UNAVAILABLE) from exc
+    await publish(redis, [StatusEvent.manual(account_id, Reason.MANUAL_STOPPED)])
+    return True

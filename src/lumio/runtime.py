@@ -1,0 +1,36 @@
+"""Resolving where PostgreSQL and Redis are, starting embedded servers when no URL is set."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+
+from lumio.db import migrate
+from lumio.embedded import embedded_services
+from lumio.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def services(settings: Settings, *, apply_migrations: bool = True) -> Iterator[Settings]:
+    """Yield settings whose URLs point at running servers, migrated to the latest schema.
+
+    Without DATABASE_URL / REDIS_URL, real servers are started in ``settings.data_dir`` and
+    stopped on exit (a second process on the same folder shares them).
+    """
+    with embedded_services(settings.data_dir, settings.database_url, settings.redis_url) as (
+        database_url,
+        redis_url,
+    ):
+        if not settings.database_url:
+            log.info("embedded PostgreSQL at %s", database_url)
+        if not settings.redis_url:
+            log.info("embedded Redis at %s", redis_url)
+        resolved = settings.model_copy(
+            update={"database_url": database_url, "redis_url": redis_url}
+        )
+        if apply_migrations:
+            migrate.upgrade(database_url)
+        yield resolved
