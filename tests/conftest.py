@@ -102,7 +102,7 @@ async def _empty_tables(request: pytest.FixtureRequest) -> None:
         await pool.execute(f"TRUNCATE {TABLES} CASCADE")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
     async with application.router.lifespan_context(application):

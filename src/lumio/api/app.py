@@ -58,4 +58,3 @@ def create_app(settings: Settings) -> FastAPI:
     graphql = GraphQLEndpoint(settings.graphql_max_depth, settings.graphql_max_tokens)
     app.add_route("/graphql", graphql.handle, methods=["GET", "POST"], include_in_schema=False)
     return app
-

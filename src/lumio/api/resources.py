@@ -47,23 +47,30 @@ def create_redis(url: str, timeout: float = 1.0) -> Redis:
     )
 
 
-async def listen_for_invalidations(redis: Redis, cache: AuthCache) -> None:
-    """Keep this process's auth cache in step with revocations made by any process."""
-    while True:
+async def listen_for_invalidations(redis: Redis, cache: AuthCache, stop: asyncio.Event) -> None:
+    """Keep this process's auth cache in step with revocations made by any process.
+
+    Polls with a timeout and a stop flag instead of being cancelled: redis-py's pub/sub
+    reader can swallow a cancellation and hang the shutdown.
+    """
+    while not stop.is_set():
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(INVALIDATE_CHANNEL)
             # Anything revoked while we were not listening must not stay cached.
             cache.clear()
-            async for message in pubsub.listen():
-                cache.invalidate(bytes.fromhex(message["data"].decode()))
+            while not stop.is_set():
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                if message is not None:
+                    cache.invalidate(bytes.fromhex(message["data"].decode()))
         except (RedisError, OSError, ValueError) as exc:
             log.info("auth invalidation listener reconnecting: %s", exc)
+            cache.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)
         finally:
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
-        cache.clear()
-        await asyncio.sleep(1.0)
 
 
 @contextlib.asynccontextmanager
@@ -75,12 +82,12 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     )
     redis = create_redis(settings.redis_url, settings.redis_timeout_seconds)
     cache = AuthCache(settings.auth_cache_seconds)
-    listener = asyncio.create_task(listen_for_invalidations(redis, cache))
+    stop = asyncio.Event()
+    listener = asyncio.create_task(listen_for_invalidations(redis, cache, stop))
     try:
         yield Resources(settings, db, redis, cache)
     finally:
-        listener.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await listener
+        stop.set()
+        await listener
         await redis.aclose()
         await db.close()
