@@ -7,12 +7,12 @@ on ``lumio ... | tail -n 1``.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 from uuid import UUID
 
 import asyncpg
+import httpx
 import typer
 import uvloop
 
@@ -20,6 +20,7 @@ from lumio.accounts import service as accounts
 from lumio.accounts.permissions import RoleName
 from lumio.db.pool import create_pool
 from lumio.errors import LumioError
+from lumio.logs import setup_logging
 from lumio.runtime import services
 from lumio.settings import Settings, get_settings
 
@@ -30,16 +31,16 @@ users_app = typer.Typer(help="Users.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 members_app = typer.Typer(help="Account members.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+channels_app = typer.Typer(help="Linked channels.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(members_app, name="members")
 app.add_typer(keys_app, name="api-keys")
+app.add_typer(channels_app, name="channels")
 
 
 def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # pgserver logs every command it runs at INFO.
-    logging.getLogger("pgserver").setLevel(logging.WARNING)
+    setup_logging()
 
 
 def with_database(work: Callable[[asyncpg.Pool, Settings], Awaitable[T]]) -> T:
@@ -138,6 +139,65 @@ def api_keys_revoke(key_id: UUID) -> None:
         return key_id
 
     typer.echo(with_database(work))
+
+
+@channels_app.command("link")
+def channels_link(account_id: UUID, platform: str, channel: str) -> None:
+    """Link CHANNEL (login, handle, URL or id) on PLATFORM to the account; prints its id."""
+    from lumio.channels.service import link_channel, parse_platform
+
+    async def work(pool: asyncpg.Pool, settings: Settings) -> str:
+        async with httpx.AsyncClient(timeout=settings.platform_timeout_seconds) as http:
+            linked = await link_channel(
+                pool, http, settings, account_id, parse_platform(platform), channel
+            )
+        typer.echo(f"linked {linked.platform.value} channel {linked.display_name}")
+        return linked.channel_id
+
+    typer.echo(with_database(work))
+
+
+@channels_app.command("unlink")
+def channels_unlink(account_id: UUID, platform: str) -> None:
+    """Unlink the account's channel on PLATFORM and remove its status."""
+    from lumio.api.resources import create_redis
+    from lumio.channels.service import parse_platform, unlink_channel
+
+    async def work(pool: asyncpg.Pool, settings: Settings) -> str:
+        redis = create_redis(settings.redis_url or "")
+        try:
+            await unlink_channel(pool, redis, account_id, parse_platform(platform))
+        finally:
+            await redis.aclose()
+        return platform
+
+    typer.echo(with_database(work))
+
+
+@channels_app.command("list")
+def channels_list(account_id: UUID) -> None:
+    """The account's linked channels, one per line: platform, channel id, name, last error."""
+    from lumio.channels.repository import list_linked
+
+    async def work(pool: asyncpg.Pool, _: Settings) -> int:
+        linked = await list_linked(pool, account_id)
+        for c in linked:
+            typer.echo(
+                f"{c.platform.value}\t{c.channel_id}\t{c.display_name}\t{c.last_error or ''}"
+            )
+        return len(linked)
+
+    with_database(work)
+
+
+@app.command()
+def worker() -> None:
+    """Run the platform worker (any number of replicas, on any hosts)."""
+    from lumio.detection.run import run_worker
+
+    _setup_logging()
+    with services(get_settings()) as settings:
+        uvloop.run(run_worker(settings))
 
 
 @app.command()

@@ -63,6 +63,10 @@ class EmbeddedRedis:
         self.data_dir = self.data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.port and _ping_unix(self.socket_path):
+            # Another process (`lumio dev`, say) already serves this folder: share its server,
+            # and leave stopping it to that process.
+            return self.url
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         args = [

@@ -37,6 +37,41 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     redis_timeout_seconds: float = Field(default=1.0, gt=0)
 
+    # Platform credentials and base URLs (tests and `lumio dev` point the URLs at local fakes).
+    twitch_client_id: str = ""
+    twitch_client_secret: str = ""
+    twitch_api_base: str = "https://api.twitch.tv"
+    twitch_id_base: str = "https://id.twitch.tv"
+    youtube_api_key: str = ""
+    youtube_api_base: str = "https://www.googleapis.com"
+    youtube_feed_base: str = "https://www.youtube.com"
+    # Units a day shared by every worker (the project's Data API quota).
+    youtube_daily_quota: int = Field(default=10_000, ge=0)
+    kick_client_id: str = ""
+    kick_client_secret: str = ""
+    kick_api_base: str = "https://api.kick.com"
+    kick_id_base: str = "https://id.kick.com"
+    trovo_client_id: str = ""
+    trovo_api_base: str = "https://open-api.trovo.live"
+    platform_timeout_seconds: float = Field(default=10.0, gt=0)
+
+    # Detection (DESIGN §3): the grace period before offline, per platform when overridden,
+    # e.g. LUMIO_GRACE_OVERRIDES='{"kick": 180}'.
+    grace_seconds: float = Field(default=120.0, ge=0)
+    grace_overrides: dict[str, float] = Field(default_factory=dict)
+    # Platforms whose API flaps at go-live need a second live sighting before "online".
+    confirm_online_platforms: list[str] = Field(default_factory=lambda: ["twitch"])
+    poll_offline_seconds: float = Field(default=60.0, gt=0)
+    poll_live_seconds: float = Field(default=30.0, gt=0)
+    poll_settling_seconds: float = Field(default=15.0, gt=0)
+    # A claimed batch is the worker's for this long; a dead worker's channels come back after it.
+    lease_seconds: float = Field(default=60.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    # Batches in flight at once per platform in one worker process.
+    worker_concurrency: int = Field(default=2, ge=1)
+    # Where `lumio worker` serves Prometheus metrics (0: not served).
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:

@@ -193,9 +193,9 @@ SCENARIOS = {
     "new stream id while live: set_online without went_online": Scenario(
         (live(0), live(30, stream_id="s2")), (GO_LIVE, (SetOnline, UPDATED)), Phase.LIVE
     ),
-    "new stream id inside the grace: set_online without went_online": Scenario(
+    "new stream id inside the grace: the same stream continues": Scenario(
         (live(0), offline(30), live(60, stream_id="s2")),
-        (GO_LIVE, NOTHING, (SetOnline, UPDATED)),
+        (GO_LIVE, NOTHING, REFRESH),
         Phase.LIVE,
     ),
     "confirm=2: a go-live flap never goes online": Scenario(

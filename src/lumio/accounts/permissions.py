@@ -8,6 +8,7 @@ from enum import StrEnum
 class Permission(StrEnum):
     SPOTIFY_READ = "spotify:read"
     SPOTIFY_WORKER = "spotify:worker"
+    CHANNELS_MANAGE = "channels:manage"
 
 
 class RoleName(StrEnum):
@@ -18,8 +19,12 @@ class RoleName(StrEnum):
 
 
 DEFAULT_ROLES: dict[RoleName, frozenset[Permission]] = {
-    RoleName.OWNER: frozenset({Permission.SPOTIFY_READ, Permission.SPOTIFY_WORKER}),
-    RoleName.ADMINISTRATOR: frozenset({Permission.SPOTIFY_READ, Permission.SPOTIFY_WORKER}),
+    RoleName.OWNER: frozenset(
+        {Permission.SPOTIFY_READ, Permission.SPOTIFY_WORKER, Permission.CHANNELS_MANAGE}
+    ),
+    RoleName.ADMINISTRATOR: frozenset(
+        {Permission.SPOTIFY_READ, Permission.SPOTIFY_WORKER, Permission.CHANNELS_MANAGE}
+    ),
     RoleName.MODERATOR: frozenset({Permission.SPOTIFY_READ}),
     RoleName.VIEWER: frozenset(),
 }

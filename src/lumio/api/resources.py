@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import asyncpg
+import httpx
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
@@ -28,6 +29,8 @@ class Resources:
     db: asyncpg.Pool
     redis: Redis
     auth_cache: AuthCache
+    # For the platforms' APIs (resolving a channel when it is linked).
+    http: httpx.AsyncClient
 
 
 def resources_of(conn: HTTPConnection) -> Resources:
@@ -85,7 +88,8 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     stop = asyncio.Event()
     listener = asyncio.create_task(listen_for_invalidations(redis, cache, stop))
     try:
-        yield Resources(settings, db, redis, cache)
+        async with httpx.AsyncClient(timeout=settings.platform_timeout_seconds) as http:
+            yield Resources(settings, db, redis, cache, http)
     finally:
         stop.set()
         await listener

@@ -16,9 +16,12 @@ Choices where DESIGN §3 is silent:
 - Every live sighting of a stream that is already online writes ``update_stream_data``, which keeps
   the row's ``updated_at`` fresh; ``stream_updated`` is published only when title, category or
   viewers changed.
-- A different platform stream id while online (live or in grace) is a new stream on a channel that
-  never showed offline: ``set_online`` (new started_at and details) with ``stream_updated``, not
-  ``went_online``, so ``went_online`` and ``went_offline`` strictly alternate. A restart after the
+- A comeback inside the grace continues the same stream, keeping its stream id and started_at
+  even when the platform reports a new broadcast (a reconnect): no offline, no event unless the
+  details changed.
+- A different platform stream id while live (no offline seen in between) is a new stream on a
+  channel that never showed offline: ``set_online`` (new started_at and details) with
+  ``stream_updated``, not ``went_online``, so ``went_online`` and ``went_offline`` strictly alternate. A restart after the
   grace period has run out with an offline sighting is a normal offline → live: ``went_online``.
 - UNKNOWN changes nothing: not the phase, not the grace start, not ``last_observed_at``. Offline is
   declared only on a fresh offline observation once the grace period has elapsed.
@@ -203,7 +206,14 @@ def _on_live(
     now: datetime,
     config: DetectorConfig,
 ) -> Transition:
-    if state.stream is not None and state.phase in ONLINE_PHASES:
+    if state.stream is not None and state.phase is Phase.GRACE:
+        # A comeback inside the grace continues the same stream (DESIGN §3), even when the
+        # platform reports a new broadcast after a reconnect: the uptime keeps counting.
+        continued = replace(
+            stream, stream_id=state.stream.stream_id, started_at=state.stream.started_at
+        )
+        return _continue_online(state.stream, continued, observed_at)
+    if state.stream is not None and state.phase is Phase.LIVE:
         return _continue_online(state.stream, stream, observed_at)
     if state.phase is Phase.PENDING_ONLINE and state.first_sighted_at is not None:
         return _sighted(stream, state.sightings + 1, state.first_sighted_at, observed_at, config)

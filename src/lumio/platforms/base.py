@@ -91,4 +91,9 @@ class PlatformAdapter(Protocol):
         """
         ...
 
+    def remember_live(self, channel_id: str, stream_id: str) -> None:
+        """A hint from stored state that this stream was live (YouTube confirms it even when
+        its feed entry is old); adapters that need no hint ignore it."""
+        ...
+
     async def aclose(self) -> None: ...

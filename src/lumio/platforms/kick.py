@@ -99,6 +99,9 @@ class HttpAdapter:
         self.rate_limit = rate_limit_from_headers(response.headers, self._clock())
         return response
 
+    def remember_live(self, channel_id: str, stream_id: str) -> None:
+        """Kick and Trovo answer for any channel id: no hint needed."""
+
     async def aclose(self) -> None:
         if self._owns_client:
             await self._client.aclose()

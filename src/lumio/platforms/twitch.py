@@ -176,6 +176,9 @@ class TwitchAdapter:
         users = _parse(_UsersPage, response).data
         return _pick_user(users, query, handle)
 
+    def remember_live(self, channel_id: str, stream_id: str) -> None:
+        """Helix answers for any user id: no hint needed."""
+
     async def aclose(self) -> None:
         # The HTTP client is injected and closed by its owner; only forget the token.
         self._token = None

@@ -293,10 +293,10 @@ class YouTubeAdapter:
         # The HTTP client is injected and closed by its owner; only forget what was learnt.
         self._memory.clear()
 
-    def remember_live(self, channel_id: str, video_id: str) -> None:
+    def remember_live(self, channel_id: str, stream_id: str) -> None:
         """Track a video known (e.g. from stored status) to be live, so a fresh adapter confirms
         it even when its feed entry is too old to count as recent."""
-        self._memory.setdefault(channel_id, _ChannelMemory()).live.add(video_id)
+        self._memory.setdefault(channel_id, _ChannelMemory()).live.add(stream_id)
 
     # --- one cycle ---
 

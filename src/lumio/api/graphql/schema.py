@@ -7,9 +7,10 @@ from strawberry.tools import merge_types
 
 from lumio.auth.graphql import AuthMutation, AuthQuery
 from lumio.channel_status.graphql import ChannelStatusQuery
+from lumio.channels.graphql import ChannelsMutation, ChannelsQuery
 from lumio.manual_connect.graphql import ManualConnectMutation, ManualConnectQuery
 
-Query = merge_types("Query", (ChannelStatusQuery, ManualConnectQuery, AuthQuery))
-Mutation = merge_types("Mutation", (ManualConnectMutation, AuthMutation))
+Query = merge_types("Query", (ChannelStatusQuery, ManualConnectQuery, ChannelsQuery, AuthQuery))
+Mutation = merge_types("Mutation", (ManualConnectMutation, ChannelsMutation, AuthMutation))
 
 schema = strawberry.Schema(query=Query, mutation=Mutation)

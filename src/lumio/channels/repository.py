@@ -1,0 +1,162 @@
+"""All SQL of platform_channels: linking, and the worker's claim / complete / release."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+import orjson
+
+from lumio.channel_status.schemas import Platform
+from lumio.channels.schemas import ClaimedChannel, LinkedChannel, PollOutcome
+from lumio.db.pool import Executor
+
+LINK = """
+INSERT INTO platform_channels (account_id, platform, channel_id, display_name)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (account_id, platform) DO UPDATE SET
+    channel_id = EXCLUDED.channel_id,
+    display_name = EXCLUDED.display_name,
+    detector_state = CASE WHEN platform_channels.channel_id = EXCLUDED.channel_id
+                          THEN platform_channels.detector_state ELSE '{}' END,
+    next_poll_at = now(),
+    consecutive_errors = 0,
+    last_error = NULL
+RETURNING (xmax = 0) AS inserted
+"""
+
+UNLINK = (
+    "DELETE FROM platform_channels WHERE account_id = $1 AND platform = $2 RETURNING channel_id"
+)
+DELETE_STATUS = """
+DELETE FROM channel_status WHERE account_id = $1 AND platform = $2 RETURNING is_online
+"""
+
+LIST_LINKED = """
+SELECT account_id, platform, channel_id, display_name, last_polled_at, last_error
+FROM platform_channels WHERE account_id = $1 ORDER BY platform
+"""
+
+# Due, unleased channels of one platform, oldest due first; SKIP LOCKED lets replicas claim
+# disjoint batches at once. The lease token fences the later write: a worker whose lease ran
+# out (and whose channels another worker took) cannot store its stale result.
+CLAIM = """
+WITH due AS (
+    SELECT account_id, platform FROM platform_channels
+    WHERE platform = $1 AND next_poll_at <= $2
+      AND (leased_until IS NULL OR leased_until < $2)
+    ORDER BY next_poll_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE platform_channels pc
+SET leased_until = $2 + make_interval(secs => $4), lease_token = $5
+FROM due
+WHERE pc.account_id = due.account_id AND pc.platform = due.platform
+RETURNING pc.account_id, pc.platform, pc.channel_id, pc.detector_state, pc.next_poll_at,
+          pc.consecutive_errors
+"""
+
+COMPLETE = """
+UPDATE platform_channels pc SET
+    detector_state = input.state,
+    next_poll_at = input.next_poll_at,
+    consecutive_errors = input.errors,
+    last_error = input.last_error,
+    last_polled_at = input.polled_at,
+    leased_until = NULL,
+    lease_token = NULL
+FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::int[], $6::text[],
+            $7::timestamptz[])
+    AS input(account_id, platform, state, next_poll_at, errors, last_error, polled_at)
+WHERE pc.account_id = input.account_id AND pc.platform = input.platform AND pc.lease_token = $8
+RETURNING pc.account_id, pc.platform
+"""
+
+RELEASE = """
+UPDATE platform_channels SET leased_until = NULL, lease_token = NULL, next_poll_at = $2
+WHERE lease_token = $1
+"""
+
+NEXT_DUE = "SELECT min(next_poll_at) FROM platform_channels WHERE platform = $1"
+
+
+async def link(
+    db: Executor, account_id: UUID, platform: Platform, channel_id: str, display_name: str
+) -> bool:
+    """Link (or re-link) the account's channel on ``platform``; True when newly linked."""
+    inserted: bool = await db.fetchval(LINK, account_id, platform.value, channel_id, display_name)
+    return inserted
+
+
+async def unlink(db: Executor, account_id: UUID, platform: Platform) -> tuple[bool, bool]:
+    """Remove the link and the channel's status row: (was linked, was showing online)."""
+    removed = await db.fetchval(UNLINK, account_id, platform.value)
+    was_online = await db.fetchval(DELETE_STATUS, account_id, platform.value)
+    return removed is not None, bool(was_online)
+
+
+async def list_linked(db: Executor, account_id: UUID) -> list[LinkedChannel]:
+    rows = await db.fetch(LIST_LINKED, account_id)
+    return [
+        LinkedChannel(
+            r["account_id"],
+            Platform(r["platform"]),
+            r["channel_id"],
+            r["display_name"],
+            r["last_polled_at"],
+            r["last_error"],
+        )
+        for r in rows
+    ]
+
+
+def _claimed(row: asyncpg.Record) -> ClaimedChannel:
+    state = row["detector_state"]
+    return ClaimedChannel(
+        account_id=row["account_id"],
+        platform=Platform(row["platform"]),
+        channel_id=row["channel_id"],
+        detector_state=orjson.loads(state) if isinstance(state, str) else dict(state),
+        next_poll_at=row["next_poll_at"],
+        consecutive_errors=row["consecutive_errors"],
+    )
+
+
+async def claim(
+    db: Executor, platform: Platform, now: datetime, limit: int, lease_seconds: float, token: UUID
+) -> list[ClaimedChannel]:
+    rows = await db.fetch(CLAIM, platform.value, now, limit, lease_seconds, token)
+    return [_claimed(row) for row in rows]
+
+
+async def complete(
+    db: Executor, outcomes: Sequence[PollOutcome], token: UUID
+) -> set[tuple[UUID, Platform]]:
+    """Store the outcomes of a batch still leased with ``token``; returns the channels stored."""
+    if not outcomes:
+        return set()
+    rows = await db.fetch(
+        COMPLETE,
+        [o.account_id for o in outcomes],
+        [o.platform.value for o in outcomes],
+        [orjson.dumps(o.detector_state).decode() for o in outcomes],
+        [o.next_poll_at for o in outcomes],
+        [o.consecutive_errors for o in outcomes],
+        [o.last_error for o in outcomes],
+        [o.polled_at for o in outcomes],
+        token,
+    )
+    return {(r["account_id"], Platform(r["platform"])) for r in rows}
+
+
+async def release(db: Executor, token: UUID, next_poll_at: datetime) -> None:
+    """Give back a claimed batch unpolled (stopping, or the platform's budget is spent)."""
+    await db.execute(RELEASE, token, next_poll_at)
+
+
+async def next_due(db: Executor, platform: Platform) -> datetime | None:
+    due: datetime | None = await db.fetchval(NEXT_DUE, platform.value)
+    return due

@@ -1,0 +1,67 @@
+"""Prometheus metrics of the platform worker."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class WorkerMetrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.polls = Counter(
+            "lumio_polls_total", "Channels polled", ["platform"], registry=self.registry
+        )
+        self.requests = Counter(
+            "lumio_platform_requests_total",
+            "HTTP requests sent to the platform",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.observations = Counter(
+            "lumio_observations_total",
+            "Observations by kind",
+            ["platform", "kind"],
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "lumio_poll_errors_total",
+            "Unknown observations by error kind",
+            ["platform", "kind"],
+            registry=self.registry,
+        )
+        self.transitions = Counter(
+            "lumio_transitions_total",
+            "Status events published",
+            ["platform", "reason"],
+            registry=self.registry,
+        )
+        self.budget_remaining = Gauge(
+            "lumio_budget_remaining",
+            "Requests left in the platform's rate-limit window",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.quota_used = Gauge(
+            "lumio_quota_used",
+            "Quota units spent today (YouTube)",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.throttled = Counter(
+            "lumio_budget_waits_total",
+            "Batches given back unpolled because the budget said wait",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "lumio_poll_lag_seconds",
+            "How late the last claimed batch was behind its schedule",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.rows_written = Counter(
+            "lumio_status_rows_written_total",
+            "channel_status rows written",
+            ["platform"],
+            registry=self.registry,
+        )
