@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_KEY_HELP = (
+    "{name} must be 32 random bytes in base64url, e.g. the output of: python -c "
+    "'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+)
+
+
+def _is_aes256_key(value: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(value.strip().encode())) == 32
+    except (ValueError, binascii.Error):
+        return False
 
 
 class Settings(BaseSettings):
@@ -32,7 +46,8 @@ class Settings(BaseSettings):
     # staleness when Redis is unreachable.
     auth_cache_seconds: float = Field(default=10.0, ge=0)
     manual_connect_ttl_seconds: int = Field(default=1800, ge=1)
-    graphql_max_depth: int = Field(default=12, ge=2)
+    # The standard introspection query (GraphiQL, client generators) is 14 deep.
+    graphql_max_depth: int = Field(default=15, ge=2)
     graphql_max_tokens: int = Field(default=2000, ge=100)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     redis_timeout_seconds: float = Field(default=1.0, gt=0)
@@ -72,11 +87,55 @@ class Settings(BaseSettings):
     # Where `lumio worker` serves Prometheus metrics (0: not served).
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
 
+    # Spotify (DESIGN §6): the app's credentials, base URLs (tests and `lumio dev` use a fake),
+    # and where Spotify sends the browser back (default: this API's /v1/spotify/callback).
+    spotify_client_id: str = ""
+    spotify_client_secret: str = ""
+    spotify_accounts_base: str = "https://accounts.spotify.com"
+    spotify_api_base: str = "https://api.spotify.com"
+    spotify_redirect_uri: str = ""
+    # After the callback, send the browser here (with ?spotify=linked); empty: answer JSON.
+    spotify_link_return_url: str = ""
+    # AES-256-GCM key for the tokens at rest: 32 random bytes, base64url. Or a file holding it.
+    # Earlier keys still decrypt (rotation): a JSON list of keys in the same form.
+    spotify_token_key: str = Field(default="", repr=False)
+    spotify_token_key_file: Path | None = None
+    spotify_token_old_keys: list[str] = Field(default_factory=list, repr=False)
+    # Poll intervals: while a track plays (or sooner, at the track's end), paused, nothing.
+    spotify_poll_playing_seconds: float = Field(default=5.0, gt=0)
+    spotify_poll_paused_seconds: float = Field(default=15.0, gt=0)
+    spotify_poll_idle_seconds: float = Field(default=30.0, gt=0)
+    spotify_refresh_margin_seconds: float = Field(default=300.0, ge=0)
+    # A 429 with reason QUOTA_EXCEEDED stops every request of the app for at least this long.
+    spotify_quota_backoff_seconds: float = Field(default=900.0, ge=0)
+    # The app's own ceiling on requests per rolling 30 s, shared by replicas (0: none).
+    spotify_requests_per_30s: int = Field(default=0, ge=0)
+    spotify_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    spotify_lease_seconds: float = Field(default=30.0, gt=0)
+    spotify_reconcile_seconds: float = Field(default=60.0, gt=0)
+    spotify_batch_size: int = Field(default=50, ge=1, le=1000)
+    spotify_worker_concurrency: int = Field(default=4, ge=1)
+    spotify_worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("postgres://", "postgresql://")):
             raise ValueError("DATABASE_URL must be a postgresql:// URL")
+        return value
+
+    @field_validator("spotify_token_key")
+    @classmethod
+    def _check_spotify_token_key(cls, value: str) -> str:
+        if value and not _is_aes256_key(value):
+            raise ValueError(_KEY_HELP.format(name="LUMIO_SPOTIFY_TOKEN_KEY"))
+        return value
+
+    @field_validator("spotify_token_old_keys")
+    @classmethod
+    def _check_spotify_token_old_keys(cls, value: list[str]) -> list[str]:
+        if not all(_is_aes256_key(key) for key in value):
+            raise ValueError(_KEY_HELP.format(name="every key of LUMIO_SPOTIFY_TOKEN_OLD_KEYS"))
         return value
 
     @field_validator("redis_url")

@@ -21,6 +21,10 @@ class SpotifyManualStatusOut(ApiModel):
         return cls(active=status.active, remaining_seconds=status.remaining_seconds)
 
 
+class StartIn(ApiModel):
+    """No fields: the period is the server's (30 minutes); anything sent is refused."""
+
+
 class StoppedOut(ApiModel):
     stopped: bool
 
@@ -39,8 +43,9 @@ async def get_manual_connect(
     summary="Start (or renew) the manual connect for 30 minutes",
 )
 async def start_manual_connect(
-    principal: CurrentPrincipal, resources: AppResources
+    principal: CurrentPrincipal, resources: AppResources, body: StartIn | None = None
 ) -> SpotifyManualStatusOut:
+    del body  # validated (it may have no fields); nothing to use
     ttl = resources.settings.manual_connect_ttl_seconds
     return SpotifyManualStatusOut.of(await service.start(resources.redis, principal, ttl))
 

@@ -30,10 +30,10 @@ from graphql import (
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
-from strawberry.extensions.query_depth_limiter import create_validator
 
 from lumio.api.auth import authenticate_request
 from lumio.api.graphql.context import Context
+from lumio.api.graphql.limits import depth_limit
 from lumio.api.graphql.schema import schema as strawberry_schema
 from lumio.api.problems import DATABASE_DOWN
 from lumio.api.resources import resources_of
@@ -56,7 +56,7 @@ class DocumentCache:
     def __init__(self, schema: GraphQLSchema, max_depth: int, max_tokens: int) -> None:
         self.schema = schema
         self.max_tokens = max_tokens
-        self.rules = (*specified_rules, create_validator(max_depth, None))
+        self.rules = (*specified_rules, depth_limit(max_depth))
         self._entries: OrderedDict[str, Prepared] = OrderedDict()
         self._max_entries = 1000
 
@@ -191,12 +191,8 @@ class GraphQLEndpoint:
         return self._render(result)
 
     def _render(self, result: ExecutionResult) -> Response:
-        if (
-            result.errors
-            and result.data is None
-            and all(e.original_error is None for e in result.errors)
-        ):
-            # Variable coercion failed: a request error, nothing ran.
+        if result.errors and result.data is None and all(e.path is None for e in result.errors):
+            # Variable coercion failed (resolver errors always carry a path): nothing ran.
             return _respond(
                 {"errors": [_error_json(e, BadRequest.code) for e in result.errors]}, 400
             )
