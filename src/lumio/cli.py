@@ -217,13 +217,32 @@ def api(
 def dev(
     host: Annotated[str | None, typer.Option()] = None,
     port: Annotated[int | None, typer.Option()] = None,
+    fakes: Annotated[
+        bool | None,
+        typer.Option(
+            "--fakes/--no-fakes",
+            envvar="LUMIO_DEV_FAKES",
+            help="simulated platforms (default: on when no platform credentials are set)",
+            show_default=False,
+        ),
+    ] = None,
+    simulate_every: Annotated[
+        float,
+        typer.Option(
+            envvar="LUMIO_DEV_SIMULATE_SECONDS",
+            min=1.0,
+            help="seconds between simulated changes (jittered by a third)",
+        ),
+    ] = 30.0,
 ) -> None:
-    """Everything in one process on embedded defaults, with a demo account to sign in to."""
+    """Everything in one process on embedded defaults: the API, the platform worker, simulated
+    platforms whose demo channels go live by themselves, and a demo account to sign in to."""
     from lumio.dev import run_dev
 
     _setup_logging()
     with services(get_settings()) as settings:
-        uvloop.run(run_dev(settings, host or settings.api_host, port or settings.api_port))
+        host, port = host or settings.api_host, port or settings.api_port
+        uvloop.run(run_dev(settings, host, port, fakes=fakes, simulate_every=simulate_every))
 
 
 def main() -> None:

@@ -1,20 +1,39 @@
-"""`lumio dev`: the API on embedded defaults, with a demo account ready to sign in to."""
+"""`lumio dev`: the whole system in one process on embedded defaults, with a demo account.
+
+The API (uvicorn) and the platform worker run in one event loop. Unless platform credentials are
+configured (or ``--fakes/--no-fakes`` / ``LUMIO_DEV_FAKES`` say otherwise), the four fake platforms
+run on loopback ports, the demo account's channels are linked on them, and a simulator makes those
+channels go live, change and end by themselves; the worker detects it like real streams.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
+import httpx
+from redis.asyncio import Redis
 
 from lumio.accounts import repository as accounts_repository
 from lumio.accounts import service as accounts
+from lumio.api.resources import create_redis
 from lumio.auth.service import create_api_key
 from lumio.channel_status import repository as channel_status
 from lumio.channel_status.schemas import OfflineWrite, OnlineWrite, Platform
+from lumio.channels import repository as channels_repository
+from lumio.channels.service import link_channel
 from lumio.db.pool import create_pool
+from lumio.detection.metrics import WorkerMetrics
+from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
+from lumio.errors import LumioError
+from lumio.platforms.fakes.simulator import DEMO_CHANNELS, Fakes, Simulator, start_fakes
+from lumio.platforms.registry import build_adapter, configured_platforms
 from lumio.serve import uvicorn_server
 from lumio.settings import Settings
 
@@ -23,6 +42,12 @@ log = logging.getLogger(__name__)
 DEMO_EMAIL = "demo@lumio.local"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - a local demo account, printed on purpose
 DEMO_ACCOUNT = "Demo streamer"
+# Poll the fakes often so that what the simulator does shows within seconds (unless set).
+DEV_POLL_SECONDS = {
+    "poll_offline_seconds": 5.0,
+    "poll_live_seconds": 10.0,
+    "poll_settling_seconds": 5.0,
+}
 
 
 @dataclass(frozen=True)
@@ -31,21 +56,26 @@ class Demo:
     api_key: str
 
 
-async def ensure_demo(pool: asyncpg.Pool) -> Demo:
-    """Create (once) the demo user and account, and a fresh API key for this run."""
+async def ensure_demo(pool: asyncpg.Pool, *, seed_status: bool = True) -> Demo:
+    """Create (once) the demo user and account, and a fresh API key for this run.
+
+    ``seed_status``: give a new account two made-up status rows (for runs without any platform
+    to poll); with platforms the worker writes the rows.
+    """
     found = await accounts_repository.user_with_hash(pool, DEMO_EMAIL)
     if found is None:
         user_id = await accounts.create_user(pool, DEMO_EMAIL, DEMO_PASSWORD)
         account_id = await accounts.create_account(pool, DEMO_ACCOUNT, DEMO_EMAIL)
-        now = datetime.now(UTC)
-        await channel_status.set_online(
-            pool,
-            OnlineWrite(
-                account_id, Platform.TWITCH, "Demo stream: building Lumio", "Software and Game Development",
-                42, now - timedelta(minutes=17), now,
-            ),
-        )  # fmt: skip
-        await channel_status.set_offline(pool, OfflineWrite(account_id, Platform.YOUTUBE, now))
+        if seed_status:
+            now = datetime.now(UTC)
+            await channel_status.set_online(
+                pool,
+                OnlineWrite(
+                    account_id, Platform.TWITCH, "Demo stream: building Lumio",
+                    "Software and Game Development", 42, now - timedelta(minutes=17), now,
+                ),
+            )  # fmt: skip
+            await channel_status.set_offline(pool, OfflineWrite(account_id, Platform.YOUTUBE, now))
     else:
         user_id = found[0].id
         account_id = (await accounts_repository.memberships(pool, user_id))[0].account_id
@@ -53,14 +83,181 @@ async def ensure_demo(pool: asyncpg.Pool) -> Demo:
     return Demo(account_id, key.key)
 
 
-async def run_dev(settings: Settings, host: str, port: int) -> None:
+async def link_demo_channels(
+    pool: asyncpg.Pool, http: httpx.AsyncClient, settings: Settings, account_id: UUID
+) -> list[str]:
+    """Link each demo channel (resolved through its fake) on every platform the account has not
+    linked yet; returns "platform: name" of each channel linked now."""
+    linked = {c.platform for c in await channels_repository.list_linked(pool, account_id)}
+    done: list[str] = []
+    for demo in DEMO_CHANNELS:
+        if demo.platform in linked:
+            continue
+        try:
+            channel = await link_channel(
+                pool, http, settings, account_id, demo.platform, demo.handle
+            )
+        except LumioError as error:
+            log.warning("could not link the demo %s channel: %s", demo.platform, error.detail)
+            continue
+        done.append(f"{channel.platform.value}: {channel.display_name}")
+    return done
+
+
+def wants_fakes(settings: Settings, choice: bool | None) -> bool:
+    """``choice`` (from --fakes/--no-fakes or LUMIO_DEV_FAKES) or, when unset, whether no
+    platform has credentials."""
+    return choice if choice is not None else not configured_platforms(settings)
+
+
+def dev_settings(settings: Settings, fakes: Fakes) -> Settings:
+    """Settings pointing every platform at its fake, with short poll intervals unless set."""
+    update: dict[str, object] = dict(fakes.settings_updates())
+    update |= {k: v for k, v in DEV_POLL_SECONDS.items() if k not in settings.model_fields_set}
+    return settings.model_copy(update=update)
+
+
+async def run_dev(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    fakes: bool | None = None,
+    simulate_every: float = 30.0,
+) -> None:
     assert settings.database_url
-    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    assert settings.redis_url
+    fleet = start_fakes() if wants_fakes(settings, fakes) else None
     try:
-        demo = await ensure_demo(pool)
+        if fleet is not None:
+            settings = dev_settings(settings, fleet)
+        await _run(settings, host, port, fleet, simulate_every)
     finally:
+        if fleet is not None:
+            # The fakes' uvicorns share the API's loggers (now at INFO): stop them quietly.
+            logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
+            await asyncio.to_thread(fleet.stop)
+
+
+async def _run(
+    settings: Settings, host: str, port: int, fleet: Fakes | None, simulate_every: float
+) -> None:
+    assert settings.database_url
+    assert settings.redis_url
+    pool = await create_pool(
+        settings.database_url, min_size=1, max_size=settings.worker_concurrency * 4 + 2
+    )
+    redis = create_redis(settings.redis_url, settings.redis_timeout_seconds)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
+    try:
+        async with httpx.AsyncClient(limits=limits) as http:
+            demo = await ensure_demo(pool, seed_status=fleet is None)
+            simulator = None
+            if fleet is not None:
+                if linked := await link_demo_channels(pool, http, settings, demo.account_id):
+                    log.info("linked the demo channels %s", ", ".join(linked))
+                # Short drops end well inside the grace period (or they would show offline), and
+                # a channel rests longer than it after a stream (or the end would not show).
+                graces = [settings.grace_seconds, *settings.grace_overrides.values()]
+                simulator = Simulator(
+                    fleet,
+                    simulate_every,
+                    max_drop=max(8.0, min(45.0, min(graces) / 2)),
+                    min_rest=max(graces) + 30.0,
+                )
+            platforms = configured_platforms(settings)
+            _banner(settings, host, port, demo, fleet, platforms, simulate_every)
+            await _serve(settings, host, port, pool, redis, http, platforms, simulator)
+    finally:
+        await redis.aclose()
         await pool.close()
+
+
+async def _serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    pool: asyncpg.Pool,
+    redis: Redis,
+    http: httpx.AsyncClient,
+    platforms: list[Platform],
+    simulator: Simulator | None,
+) -> None:
+    """The API, the worker and the simulator, until a signal (or one of them ends)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    server = uvicorn_server(settings, host, port)
+    metrics = WorkerMetrics()
+    pollers = [
+        PlatformPoller(
+            build_adapter(p, settings, http),
+            pool,
+            redis,
+            PollerConfig.from_settings(settings, p),
+            metrics,
+        )
+        for p in platforms
+    ]
+    worker = Worker(pollers, settings.worker_concurrency)
+    tasks = [asyncio.create_task(server.serve(), name="api")]
+    if pollers:
+        tasks.append(asyncio.create_task(worker.run(), name="worker"))
+    if simulator is not None:
+        tasks.append(asyncio.create_task(simulator.run(stop), name="simulator"))
+    stopping = asyncio.create_task(stop.wait(), name="stop")
+    try:
+        await asyncio.wait([*tasks, stopping], return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        log.info("lumio dev stopping")
+        stop.set()
+        server.should_exit = True
+        worker.stop()
+        results = await asyncio.gather(*tasks, stopping, return_exceptions=True)
+        for poller in pollers:
+            with contextlib.suppress(Exception):
+                await poller.adapter.aclose()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    for task, result in zip(tasks, results, strict=False):
+        if isinstance(result, Exception):
+            raise RuntimeError(f"{task.get_name()} failed") from result
+
+
+def _banner(
+    settings: Settings,
+    host: str,
+    port: int,
+    demo: Demo,
+    fleet: Fakes | None,
+    platforms: list[Platform],
+    simulate_every: float,
+) -> None:
     base = f"http://{host}:{port}"
+    if fleet is not None:
+        fakes = ", ".join(f"{p.value} {fleet.url(p)}" for p in fleet.servers)
+        channels = ", ".join(f"{d.platform.value} {d.handle}" for d in DEMO_CHANNELS)
+        poll = f"{settings.poll_offline_seconds:g}-{settings.poll_live_seconds:g} s"
+        platform_lines = f"""
+  Platforms: simulated (LUMIO_DEV_FAKES=0 or --no-fakes to turn them off)
+             {fakes}
+  Channels:  {channels}
+             linked to the demo account; they go live, change and end by themselves
+             (a change about every {simulate_every:g} s, polled every {poll}; a short drop
+             stays online through the {settings.grace_seconds:g} s grace period).
+  Watch:     watch -n 2 curl -s -H 'Authorization: Bearer {demo.api_key}' {base}/v1/channel-status
+"""
+    elif platforms:
+        names = ", ".join(p.value for p in platforms)
+        platform_lines = (
+            f"\n  Platforms: {names} (real; link channels with `lumio channels link`)\n"
+        )
+    else:
+        platform_lines = (
+            "\n  Platforms: none configured (set credentials, or LUMIO_DEV_FAKES=1 for simulated"
+            " ones); the status rows are made up.\n"
+        )
     print(
         f"""
 Lumio is running on embedded PostgreSQL and Redis (data in {settings.data_dir}/).
@@ -69,7 +266,6 @@ Lumio is running on embedded PostgreSQL and Redis (data in {settings.data_dir}/)
   API key:   {demo.api_key}
   Try:       curl -H 'Authorization: Bearer {demo.api_key}' {base}/v1/channel-status
   GraphQL:   {base}/graphql    OpenAPI: {base}/openapi.json    Docs: {base}/docs
-""",
+{platform_lines}""",
         flush=True,
     )
-    await uvicorn_server(settings, host, port).serve()
