@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -16,6 +17,7 @@ from lumio.api.middleware import BodySizeLimit
 from lumio.api.problems import DATABASE_DOWN, install_problem_handlers
 from lumio.api.resources import open_resources, resources_of
 from lumio.api.routes import v1
+from lumio.channel_status.endpoints import channel_status_route
 from lumio.settings import Settings
 
 
@@ -41,6 +43,10 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings) as resources:
             app.state.resources = resources
+            # Everything built so far lives as long as the process: keep it out of the
+            # collector's generations, whose full passes otherwise stall requests for ~90 ms.
+            gc.collect()
+            gc.freeze()
             yield
 
     app = FastAPI(
@@ -53,6 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
     install_problem_handlers(app)
+    app.add_route("/v1/channel-status", channel_status_route, ["GET"], include_in_schema=False)
     app.include_router(v1)
     app.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     graphql = GraphQLEndpoint(settings.graphql_max_depth, settings.graphql_max_tokens)

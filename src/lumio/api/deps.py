@@ -19,7 +19,8 @@ async def _principal(request: Request) -> Principal:
     return await authenticate_request(request, request.method)
 
 
-def _resources(request: Request) -> Resources:
+# async on purpose: FastAPI runs a plain function dependency in a thread pool.
+async def _resources(request: Request) -> Resources:
     return resources_of(request)
 
 

@@ -6,10 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.requests import Request
 from starlette.responses import Response
 
+from lumio.api.auth import authenticate_request
 from lumio.api.deps import ApiModel, AppResources, CurrentPrincipal, json_response
 from lumio.api.deps import problem_responses as errors
+from lumio.api.resources import resources_of
 from lumio.channel_status import service
 from lumio.channel_status.schemas import ChannelStatus
 
@@ -36,6 +39,18 @@ def as_json(status: ChannelStatus) -> dict[str, Any]:
         "startedAt": status.started_at,
         "updatedAt": status.updated_at,
     }
+
+
+async def channel_status_route(request: Request) -> Response:
+    """The same handler as a plain Starlette route, mounted ahead of the FastAPI one.
+
+    This is the hottest endpoint; FastAPI's per-route machinery (dependency solving, nested
+    routers) costs ~80 µs a request here, a third of the whole (bench/README.md). The FastAPI
+    route below stays for the OpenAPI document; errors go through the same app handlers.
+    """
+    principal = await authenticate_request(request, request.method)
+    rows = await service.read_channel_status(resources_of(request).db, principal)
+    return json_response([as_json(row) for row in rows])
 
 
 @router.get(

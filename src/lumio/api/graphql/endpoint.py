@@ -9,6 +9,7 @@ request then only authenticates and executes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lumio.api.auth import authenticate_request
+from lumio.api.graphql import fastpath
 from lumio.api.graphql.context import Context
 from lumio.api.graphql.limits import depth_limit
 from lumio.api.graphql.schema import schema as strawberry_schema
@@ -48,6 +50,7 @@ GRAPHQL_JSON = "application/json"
 class Prepared:
     document: DocumentNode | None
     errors: tuple[GraphQLError, ...]
+    plan: tuple[fastpath.RootField, ...] | None = None
 
 
 class DocumentCache:
@@ -75,7 +78,9 @@ class DocumentCache:
         except GraphQLError as error:
             return Prepared(None, (error,))
         errors = validate(self.schema, document, self.rules)
-        return Prepared(None if errors else document, tuple(errors))
+        if errors:
+            return Prepared(None, tuple(errors))
+        return Prepared(document, (), fastpath.plan(self.schema, document))
 
 
 def _error_json(error: GraphQLError, code: str, message: str | None = None) -> dict[str, Any]:
@@ -179,6 +184,10 @@ class GraphQLEndpoint:
         if request.method == "GET" and operation.operation is not OperationType.QUERY:
             return _request_errors(405, "METHOD_NOT_ALLOWED", "mutations must be sent with POST")
         context = Context(resources_of(request), principal, request)
+        if prepared.plan is not None and not variables:
+            # Any failure (an error, a null where none may be) is rendered by the general executor.
+            with contextlib.suppress(Exception):
+                return _respond({"data": await fastpath.run(prepared.plan, context)})
         result = execute(
             self.schema,
             prepared.document,
