@@ -140,7 +140,7 @@ async def test_going_live_changing_and_ending(
     live = await observe_one(adapter, channel_id)
     assert live.kind is LIVE
     assert live.stream == LiveStream(
-        "Speedrun", "20", 842, T0 + timedelta(minutes=1), video.video_id
+        "Speedrun", "Gaming", 842, T0 + timedelta(minutes=1), video.video_id
     )
     assert live.observed_at == clock.now
 

@@ -59,6 +59,33 @@ AUTH_REASONS = frozenset({"keyInvalid", "keyExpired", "forbidden", "accessNotCon
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
 
+# videos.list gives only snippet.categoryId; names would cost a videoCategories.list call
+# (quota) per region. These are YouTube's assignable categories, the same in every region.
+VIDEO_CATEGORIES = {
+    "1": "Film & Animation",
+    "2": "Autos & Vehicles",
+    "10": "Music",
+    "15": "Pets & Animals",
+    "17": "Sports",
+    "19": "Travel & Events",
+    "20": "Gaming",
+    "22": "People & Blogs",
+    "23": "Comedy",
+    "24": "Entertainment",
+    "25": "News & Politics",
+    "26": "Howto & Style",
+    "27": "Education",
+    "28": "Science & Technology",
+    "29": "Nonprofits & Activism",
+}
+
+
+def category_name(category_id: str | None) -> str | None:
+    if not category_id:
+        return None
+    return VIDEO_CATEGORIES.get(category_id, category_id)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -510,7 +537,7 @@ def _live_stream(video: _Video, started_at: datetime) -> LiveStream:
     details = video.live_streaming_details or _LiveDetails()
     return LiveStream(
         title=snippet.title or None,
-        category=snippet.category_id or None,
+        category=category_name(snippet.category_id),
         viewers=_viewers(details.concurrent_viewers),
         started_at=started_at.astimezone(UTC),
         stream_id=video.id,
