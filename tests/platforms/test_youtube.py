@@ -147,7 +147,7 @@ async def test_going_live_changing_and_ending(
     state.update_video(video.video_id, title="Speedrun, part 2", viewers=1500, category_id="24")
     changed = await observe_one(adapter, channel_id)
     assert changed.stream == LiveStream(
-        "Speedrun, part 2", "24", 1500, T0 + timedelta(minutes=1), video.video_id
+        "Speedrun, part 2", "Entertainment", 1500, T0 + timedelta(minutes=1), video.video_id
     )
 
     state.end_stream(channel_id)
