@@ -261,7 +261,7 @@ async def test_failures_are_unknown_never_offline(
 ) -> None:
     live = state.add_channel("live-one", live=True).channel_id
     offline = state.add_channel("offline-one").channel_id
-    adapter = make_adapter(base_url, clock, timeout=0.3)
+    adapter = make_adapter(base_url, clock, timeout=1.0)
     try:
         state.fail_next(1, mode)
         failed = await adapter.observe([live, offline])

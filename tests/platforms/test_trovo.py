@@ -218,7 +218,7 @@ async def test_failures_are_unknown_never_offline(
 ) -> None:
     offline = state.add_channel("quiet").channel_id
     state.fail_next(1, mode)
-    adapter = make_adapter(base_url, clock, timeout=0.3)
+    adapter = make_adapter(base_url, clock, timeout=1.0)
     try:
         failed = (await adapter.observe([offline]))[0]
         recovered = (await adapter.observe([offline]))[0]

@@ -28,7 +28,7 @@ T0 = datetime(2026, 9, 1, 18, 0, tzinfo=UTC)
 LIVE, OFFLINE, UNKNOWN = ObservationKind.LIVE, ObservationKind.OFFLINE, ObservationKind.UNKNOWN
 # Long enough that a client with TIMEOUT gives up first, short enough to keep the server's
 # shutdown (which waits for the hanging request) quick.
-TIMEOUT, HANG = 0.2, 0.5
+TIMEOUT, HANG = 1.0, 2.0
 
 
 class Clock:
