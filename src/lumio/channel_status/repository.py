@@ -45,8 +45,9 @@ GROUP BY account_id
 ORDER BY account_id
 """
 
-# "changed" compares with the row as it was before this statement (the self-join reads the
-# statement's snapshot), so callers know whether the write was a transition.
+# "changed" compares with the row as it was before this statement ("before" reads the
+# statement's snapshot), so callers know whether the write was a transition. It is joined to the
+# written rows once (a correlated lookup per returned row would make big batches quadratic).
 SET_ONLINE = """
 WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],
@@ -55,23 +56,25 @@ WITH input AS (
 ), before AS (
     SELECT cs.account_id, cs.platform, cs.is_online
     FROM channel_status cs JOIN input USING (account_id, platform)
+), written AS (
+    INSERT INTO channel_status AS cs
+        (account_id, platform, is_online, stream_title, category, viewer_count, started_at,
+         updated_at)
+    SELECT account_id, platform, TRUE, stream_title, category, viewer_count, started_at,
+           observed_at
+    FROM input
+    ON CONFLICT (account_id, platform) DO UPDATE SET
+        is_online = TRUE,
+        stream_title = EXCLUDED.stream_title,
+        category = EXCLUDED.category,
+        viewer_count = EXCLUDED.viewer_count,
+        started_at = EXCLUDED.started_at,
+        updated_at = EXCLUDED.updated_at
+    WHERE cs.updated_at <= EXCLUDED.updated_at
+    RETURNING cs.account_id, cs.platform
 )
-INSERT INTO channel_status AS cs
-    (account_id, platform, is_online, stream_title, category, viewer_count, started_at, updated_at)
-SELECT account_id, platform, TRUE, stream_title, category, viewer_count, started_at, observed_at
-FROM input
-ON CONFLICT (account_id, platform) DO UPDATE SET
-    is_online = TRUE,
-    stream_title = EXCLUDED.stream_title,
-    category = EXCLUDED.category,
-    viewer_count = EXCLUDED.viewer_count,
-    started_at = EXCLUDED.started_at,
-    updated_at = EXCLUDED.updated_at
-WHERE cs.updated_at <= EXCLUDED.updated_at
-RETURNING cs.account_id, cs.platform,
-    NOT COALESCE((SELECT b.is_online FROM before b
-                  WHERE b.account_id = cs.account_id AND b.platform = cs.platform), FALSE)
-    AS changed
+SELECT w.account_id, w.platform, NOT COALESCE(b.is_online, FALSE) AS changed
+FROM written w LEFT JOIN before b USING (account_id, platform)
 """
 
 SET_OFFLINE = """
@@ -81,18 +84,18 @@ WITH input AS (
 ), before AS (
     SELECT cs.account_id, cs.platform, cs.is_online
     FROM channel_status cs JOIN input USING (account_id, platform)
+), written AS (
+    INSERT INTO channel_status AS cs (account_id, platform, is_online, started_at, updated_at)
+    SELECT account_id, platform, FALSE, NULL, observed_at FROM input
+    ON CONFLICT (account_id, platform) DO UPDATE SET
+        is_online = FALSE,
+        started_at = NULL,
+        updated_at = EXCLUDED.updated_at
+    WHERE cs.updated_at <= EXCLUDED.updated_at
+    RETURNING cs.account_id, cs.platform
 )
-INSERT INTO channel_status AS cs (account_id, platform, is_online, started_at, updated_at)
-SELECT account_id, platform, FALSE, NULL, observed_at FROM input
-ON CONFLICT (account_id, platform) DO UPDATE SET
-    is_online = FALSE,
-    started_at = NULL,
-    updated_at = EXCLUDED.updated_at
-WHERE cs.updated_at <= EXCLUDED.updated_at
-RETURNING cs.account_id, cs.platform,
-    COALESCE((SELECT b.is_online FROM before b
-              WHERE b.account_id = cs.account_id AND b.platform = cs.platform), FALSE)
-    AS changed
+SELECT w.account_id, w.platform, COALESCE(b.is_online, FALSE) AS changed
+FROM written w LEFT JOIN before b USING (account_id, platform)
 """
 
 UPDATE_STREAM_DATA = """

@@ -66,6 +66,8 @@ class PollerConfig:
     intervals: PollIntervals
     lease: timedelta
     backoff_max: timedelta
+    # Claim channels due this soon too, so that a worker keeping up sends full batches.
+    lookahead: timedelta = timedelta(seconds=0)
     daily_quota: int | None = None
 
     @classmethod
@@ -81,6 +83,7 @@ class PollerConfig:
             ),
             lease=timedelta(seconds=settings.lease_seconds),
             backoff_max=timedelta(seconds=settings.backoff_max_seconds),
+            lookahead=timedelta(seconds=settings.poll_lookahead_seconds),
             daily_quota=settings.youtube_daily_quota if platform is Platform.YOUTUBE else None,
         )
 
@@ -326,7 +329,9 @@ class Worker:
                 polled = 0
                 await self._pause(min(30.0, 0.5 * 2**failures))
                 continue
-            if polled == 0:
+            if polled < poller.adapter.batch_size:
+                # Nothing more is due within the look-ahead: a claim now would send a
+                # near-empty batch (a request for a handful of channels).
                 await self._pause(random.uniform(0.5, 1.0))
 
     async def _pause(self, seconds: float) -> None:
