@@ -200,6 +200,22 @@ def worker() -> None:
         uvloop.run(run_worker(settings))
 
 
+@app.command("spotify-worker")
+def spotify_worker() -> None:
+    """Run the Spotify now-playing poller (any number of replicas, on any hosts)."""
+    from lumio.spotify.run import run_spotify_worker, worker_settings
+
+    _setup_logging()
+    configured = get_settings()
+    with services(configured) as resolved:
+        try:
+            settings = worker_settings(configured, resolved)
+        except LumioError as error:
+            typer.echo(f"error: {error.detail}", err=True)
+            raise typer.Exit(2) from error
+        uvloop.run(run_spotify_worker(settings))
+
+
 @app.command()
 def api(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
-import uvicorn
+import socket
 
-from lumio.api.app import create_app
+import uvicorn
+from fastapi import FastAPI
+
+from lumio.api.app import begin_shutdown, create_app
 from lumio.settings import Settings
 
 
+class Server(uvicorn.Server):
+    """uvicorn, telling the app that it stops before it waits for open connections to end.
+
+    Live streams (GET /v1/events) never end by themselves: without this, a shutdown would wait
+    for every open dashboard, and cancelling them would cancel redis-py's pub/sub reader.
+    """
+
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self.app = app
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        begin_shutdown(self.app)
+        await super().shutdown(sockets)
+
+
 def uvicorn_server(settings: Settings, host: str, port: int) -> uvicorn.Server:
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         loop="uvloop",
@@ -19,7 +39,7 @@ def uvicorn_server(settings: Settings, host: str, port: int) -> uvicorn.Server:
         access_log=False,
         log_level="info",
     )
-    return uvicorn.Server(config)
+    return Server(config, app)
 
 
 async def serve_api(settings: Settings, host: str, port: int) -> None:

@@ -31,12 +31,13 @@ async def events(redis: Redis) -> AsyncIterator[PubSub]:
     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
-async def received(pubsub: PubSub, wait: float = 0.3) -> list[dict[str, object]]:
+async def received(pubsub: PubSub, account: UUID, wait: float = 0.3) -> list[dict[str, object]]:
+    """The account's events (other processes may publish for other accounts meanwhile)."""
     messages: list[dict[str, object]] = []
     deadline = asyncio.get_running_loop().time() + wait
     while (left := deadline - asyncio.get_running_loop().time()) > 0:
         message = await pubsub.get_message(timeout=left)
-        if message is not None:
+        if message is not None and message["channel"].decode().endswith(str(account)):
             messages.append(
                 {"channel": message["channel"].decode(), **orjson.loads(message["data"])}
             )
@@ -51,7 +52,7 @@ async def test_start_sets_the_key_and_publishes_one_event(redis: Redis, events: 
     status = await service.start(redis, owner(account))
     assert status.active and status.remaining_seconds == 1800
     assert 1799 <= await redis.ttl(f"lumio:spotify_manual:{account}") <= 1800
-    (event,) = await received(events)
+    (event,) = await received(events, account)
     assert event.pop("channel") == f"lumio:channel_status:{account}"
     occurred_at = event.pop("occurred_at")
     assert isinstance(occurred_at, str) and ISO_Z.match(occurred_at)
@@ -90,6 +91,6 @@ async def test_stop_deletes_the_key_and_is_idempotent(redis: Redis, events: PubS
     assert await service.stop(redis, owner(account)) is True
     assert await redis.exists(manual_key(account)) == 0
     assert await service.stop(redis, owner(account)) is True
-    reasons = [e["reason"] for e in await received(events)]
+    reasons = [e["reason"] for e in await received(events, account)]
     assert reasons == ["manual_started", "manual_stopped", "manual_stopped"]
     assert not (await service.status(redis, owner(account))).active

@@ -15,8 +15,8 @@ from lumio import __version__
 from lumio.api.graphql.endpoint import GraphQLEndpoint
 from lumio.api.middleware import BodySizeLimit
 from lumio.api.problems import DATABASE_DOWN, install_problem_handlers
-from lumio.api.resources import open_resources, resources_of
-from lumio.api.routes import v1
+from lumio.api.resources import Resources, open_resources, resources_of
+from lumio.api.routes import pages, v1
 from lumio.channel_status.endpoints import channel_status_route
 from lumio.settings import Settings
 
@@ -36,6 +36,13 @@ async def healthz(request: Request) -> Response:
         redis_ok = False
     body = f'{{"status":"ok","database":true,"redis":{str(redis_ok).lower()}}}'
     return Response(body, media_type="application/json")
+
+
+def begin_shutdown(app: FastAPI) -> None:
+    """The server is stopping: long-lived responses (live streams) end at their next step."""
+    resources: Resources | None = getattr(app.state, "resources", None)
+    if resources is not None:
+        resources.shutting_down.set()
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -61,6 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_problem_handlers(app)
     app.add_route("/v1/channel-status", channel_status_route, ["GET"], include_in_schema=False)
     app.include_router(v1)
+    app.include_router(pages)
     app.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     graphql = GraphQLEndpoint(settings.graphql_max_depth, settings.graphql_max_tokens)
     app.add_route("/graphql", graphql.handle, methods=["GET", "POST"], include_in_schema=False)

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 import httpx
@@ -31,6 +31,9 @@ class Resources:
     auth_cache: AuthCache
     # For the platforms' APIs (resolving a channel when it is linked).
     http: httpx.AsyncClient
+    # Set when the server starts to stop: long-lived responses (live streams) end by themselves
+    # instead of holding the shutdown open (see lumio.serve).
+    shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def resources_of(conn: HTTPConnection) -> Resources:
@@ -89,7 +92,11 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     listener = asyncio.create_task(listen_for_invalidations(redis, cache, stop))
     try:
         async with httpx.AsyncClient(timeout=settings.platform_timeout_seconds) as http:
-            yield Resources(settings, db, redis, cache, http)
+            resources = Resources(settings, db, redis, cache, http)
+            try:
+                yield resources
+            finally:
+                resources.shutting_down.set()
     finally:
         stop.set()
         await listener

@@ -37,6 +37,8 @@ class MeOut(ApiModel):
     user_id: UUID
     active_account_id: UUID | None
     accounts: list[AccountOut]
+    # What this credential may do on the active account (the dashboard offers only these).
+    permissions: list[str]
     # Present for a session: send it as X-CSRF-Token on writes.
     csrf_token: str | None
 
@@ -93,6 +95,7 @@ async def _me(resources: AppResources, principal: Principal, csrf: str | None) -
         user_id=principal.user_id,
         active_account_id=principal.account_id,
         accounts=accounts,
+        permissions=sorted(principal.permissions),
         csrf_token=csrf,
     )
 

@@ -9,8 +9,13 @@ from lumio.auth.graphql import AuthMutation, AuthQuery
 from lumio.channel_status.graphql import ChannelStatusQuery
 from lumio.channels.graphql import ChannelsMutation, ChannelsQuery
 from lumio.manual_connect.graphql import ManualConnectMutation, ManualConnectQuery
+from lumio.spotify.graphql import SpotifyMutation, SpotifyQuery
 
-Query = merge_types("Query", (ChannelStatusQuery, ManualConnectQuery, ChannelsQuery, AuthQuery))
-Mutation = merge_types("Mutation", (ManualConnectMutation, ChannelsMutation, AuthMutation))
+Query = merge_types(
+    "Query", (ChannelStatusQuery, ManualConnectQuery, ChannelsQuery, AuthQuery, SpotifyQuery)
+)
+Mutation = merge_types(
+    "Mutation", (ManualConnectMutation, ChannelsMutation, AuthMutation, SpotifyMutation)
+)
 
 schema = strawberry.Schema(query=Query, mutation=Mutation)

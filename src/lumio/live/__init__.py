@@ -1,0 +1,1 @@
+"""Live updates for the dashboard: an account's status events as Server-Sent Events (DESIGN §5)."""

@@ -1,0 +1,52 @@
+"""REST: GET /v1/events, the active account's live updates as Server-Sent Events."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Callable
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+
+from lumio.accounts.permissions import Permission
+from lumio.api.auth import authenticate_request
+from lumio.api.deps import AppResources, CurrentPrincipal
+from lumio.api.deps import problem_responses as errors
+from lumio.api.problems import DATABASE_DOWN
+from lumio.api.resources import Resources
+from lumio.errors import LumioError
+from lumio.live.stream import AccountStream, EventStreamResponse, Verdict, verdict
+
+router = APIRouter(tags=["live updates"])
+
+
+@router.get(
+    "/events",
+    response_class=EventStreamResponse,
+    status_code=200,
+    responses={200: {"content": {"text/event-stream": {}}}, **errors(401, 403)},
+    summary="Server-Sent Events of the active account: hello, status, resync, heartbeat, bye",
+)
+async def stream_events(
+    request: Request, principal: CurrentPrincipal, resources: AppResources
+) -> EventStreamResponse:
+    account_id = principal.require(Permission.SPOTIFY_READ)
+    return account_stream(request, resources, account_id)
+
+
+def account_stream(request: Request, resources: Resources, account_id: UUID) -> EventStreamResponse:
+    async def recheck() -> Verdict:
+        try:
+            current = await authenticate_request(request, "GET")
+        except LumioError:
+            return verdict(None, account_id)
+        except DATABASE_DOWN:
+            return Verdict.ALLOWED  # ask again at the next recheck
+        return verdict(current, account_id)
+
+    def frames(client_gone: Callable[[], bool]) -> AsyncGenerator[bytes, None]:
+        def stopping() -> bool:
+            return client_gone() or resources.shutting_down.is_set()
+
+        return AccountStream(resources.redis, account_id, recheck, stopping).frames()
+
+    return EventStreamResponse(frames)

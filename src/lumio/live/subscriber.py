@@ -1,0 +1,84 @@
+"""Following one Redis pub/sub channel through Redis restarts.
+
+The reader polls ``get_message`` with a timeout and is never cancelled: redis-py's pub/sub
+reader can swallow a cancellation and hang (the same reason as ``listen_for_invalidations``).
+Whoever iterates decides when to stop, at least once per ``poll_seconds``, and closes the
+iterator (``contextlib.aclosing``), which closes the subscription.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger(__name__)
+
+
+class Kind(StrEnum):
+    # Subscribed (again): anything published before this moment may have been missed.
+    SUBSCRIBED = "subscribed"
+    MESSAGE = "message"
+    # The subscription broke (Redis down or restarting); it is retried with backoff.
+    LOST = "lost"
+    # Nothing arrived within one poll: a chance for the reader to check whether to stop.
+    IDLE = "idle"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    kind: Kind
+    data: bytes = b""
+
+
+IDLE = Received(Kind.IDLE)
+
+
+def retry_delay(failures: int, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter, so that many streams do not reconnect in step."""
+    return random.uniform(0, min(cap, base * 2 ** max(failures - 1, 0)))
+
+
+async def follow(
+    redis: Redis,
+    channel: str,
+    *,
+    poll_seconds: float = 0.5,
+    retry_base_seconds: float = 0.5,
+    retry_cap_seconds: float = 5.0,
+) -> AsyncGenerator[Received, None]:
+    """Yield the channel's messages, forever, with SUBSCRIBED after every (re)subscription."""
+    failures = 0
+    while True:
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel)
+            failures = 0
+            yield Received(Kind.SUBSCRIBED)
+            while True:
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=poll_seconds
+                )
+                if message is None:
+                    yield IDLE
+                elif message["type"] == "message":
+                    yield Received(Kind.MESSAGE, message["data"])
+        except (RedisError, OSError) as exc:
+            failures += 1
+            log.info("live stream lost its subscription to %s: %s", channel, exc)
+        finally:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+        yield Received(Kind.LOST)
+        loop = asyncio.get_running_loop()
+        resume_at = loop.time() + retry_delay(failures, retry_base_seconds, retry_cap_seconds)
+        while (left := resume_at - loop.time()) > 0:
+            await asyncio.sleep(min(left, poll_seconds))
+            yield IDLE

@@ -1,0 +1,98 @@
+"""Running `lumio spotify-worker`: checks, resources, signals, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import asyncpg
+import httpx
+from prometheus_client import start_http_server
+from redis.asyncio import Redis
+
+from lumio.api.resources import create_redis
+from lumio.db.pool import create_pool
+from lumio.detection.worker import worker_id
+from lumio.errors import Unavailable
+from lumio.settings import Settings
+from lumio.spotify.client import SpotifyApp, SpotifyClient
+from lumio.spotify.crypto import cipher_for, with_local_key
+from lumio.spotify.metrics import SpotifyMetrics
+from lumio.spotify.worker import SpotifyWorker, SpotifyWorkerConfig
+
+log = logging.getLogger(__name__)
+
+
+def worker_settings(configured: Settings, resolved: Settings) -> Settings:
+    """``resolved`` (servers running) with the token key this process will use.
+
+    Refuses to start (Unavailable) without Spotify credentials, or without a token key against a
+    configured database; on embedded servers a key is generated in the data folder.
+    """
+    embedded = not configured.database_url
+    settings = with_local_key(resolved, embedded=embedded)
+    if not SpotifyApp.from_settings(settings).configured:
+        raise Unavailable(
+            "the Spotify worker needs the app's credentials: set LUMIO_SPOTIFY_CLIENT_ID and "
+            "LUMIO_SPOTIFY_CLIENT_SECRET"
+        )
+    cipher_for(settings)
+    return settings
+
+
+def in_flight(settings: Settings) -> int:
+    """Requests the worker may have out at once: every loop's whole batch."""
+    return settings.spotify_worker_concurrency * settings.spotify_batch_size
+
+
+def spotify_http(settings: Settings) -> httpx.AsyncClient:
+    """The client for the accounts service (token refreshes: a few a second at most)."""
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+    return httpx.AsyncClient(limits=limits, timeout=settings.platform_timeout_seconds)
+
+
+def build_worker(
+    db: asyncpg.Pool,
+    redis: Redis,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    metrics: SpotifyMetrics | None = None,
+) -> SpotifyWorker:
+    """The worker of this process (also run inside `lumio dev`)."""
+    client = SpotifyClient(
+        http,
+        SpotifyApp.from_settings(settings),
+        f"lumio-spotify-worker ({worker_id()})",
+        max_connections=in_flight(settings),
+        timeout=settings.platform_timeout_seconds,
+    )
+    config = SpotifyWorkerConfig.from_settings(settings)
+    return SpotifyWorker(db, redis, client, cipher_for(settings), config, metrics)
+
+
+async def run_spotify_worker(settings: Settings) -> None:
+    assert settings.database_url
+    assert settings.redis_url
+    config = SpotifyWorkerConfig.from_settings(settings)
+    metrics = SpotifyMetrics()
+    if settings.spotify_worker_metrics_port:
+        start_http_server(settings.spotify_worker_metrics_port, registry=metrics.registry)
+    db = await create_pool(settings.database_url, min_size=1, max_size=config.concurrency * 2 + 4)
+    redis = create_redis(settings.redis_url, settings.redis_timeout_seconds)
+    try:
+        async with spotify_http(settings) as http:
+            worker = build_worker(db, redis, http, settings, metrics)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                # Finish (or give back) the batches in hand, then exit.
+                loop.add_signal_handler(sig, worker.stop)
+            log.info("spotify worker %s started", worker_id())
+            try:
+                await worker.run()
+            finally:
+                await worker.poller.client.aclose()
+    finally:
+        await redis.aclose()
+        await db.close()
+    log.info("spotify worker %s stopped", worker_id())

@@ -1,0 +1,496 @@
+"""`lumio spotify-worker`: polls currently-playing exactly while an account's gate is open.
+
+Connections are shared among replicas as the platform worker shares channels: a batch of due
+connections whose stored gate is open is claimed with ``FOR UPDATE SKIP LOCKED`` under a lease
+token, the gate is checked against the truth once more (PostgreSQL's live status from the claim
+itself, the manual key in Redis), and only then is Spotify asked. Results are stored in one
+transaction fenced by the token; the now-playing keys and the ``now_playing_changed`` events
+follow the commit. The gates are kept in step by events, a reconcile at start and every minute
+(``gatekeeper.py``), and by that check at every claim, so a closed gate stops polling at the
+latest when the account is next due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import asyncpg
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from lumio.events.publisher import publish
+from lumio.settings import Settings
+from lumio.spotify import now_playing
+from lumio.spotify import repository as repo
+from lumio.spotify.budget import SpotifyBudget
+from lumio.spotify.client import (
+    Answer,
+    Denied,
+    InvalidGrant,
+    Playing,
+    RateLimited,
+    SpotifyClient,
+    TokenError,
+    Unauthorized,
+)
+from lumio.spotify.crypto import TokenCipher, TokenUndecryptable, token_context
+from lumio.spotify.gate import reconcile_due
+from lumio.spotify.gatekeeper import EventListener, GateKeeper, manual_among
+from lumio.spotify.intervals import (
+    SpotifyIntervals,
+    error_backoff,
+    jittered,
+    next_poll_delay,
+    now_playing_ttl,
+    refresh_due,
+)
+from lumio.spotify.metrics import SpotifyMetrics
+from lumio.spotify.playback import PlaybackState, advance
+from lumio.spotify.schemas import (
+    ClaimedConnection,
+    LinkStatus,
+    NowPlaying,
+    Play,
+    PollOutcome,
+    StoredTokens,
+)
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+# Idle poll loops look again at least this often (an account may come due, a block may end),
+# and wait at least this long, so that accounts due close together are claimed as one batch.
+IDLE_MAX_SECONDS = 1.0
+IDLE_MIN_SECONDS = 0.05
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class SpotifyWorkerConfig:
+    intervals: SpotifyIntervals
+    lease: timedelta
+    refresh_margin: timedelta
+    quota_backoff: timedelta
+    reconcile_every: timedelta
+    batch_size: int
+    concurrency: int
+    requests_per_30s: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SpotifyWorkerConfig:
+        return cls(
+            intervals=SpotifyIntervals.from_settings(settings),
+            lease=timedelta(seconds=settings.spotify_lease_seconds),
+            refresh_margin=timedelta(seconds=settings.spotify_refresh_margin_seconds),
+            quota_backoff=timedelta(seconds=settings.spotify_quota_backoff_seconds),
+            reconcile_every=timedelta(seconds=settings.spotify_reconcile_seconds),
+            batch_size=settings.spotify_batch_size,
+            concurrency=settings.spotify_worker_concurrency,
+            requests_per_30s=settings.spotify_requests_per_30s,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """No request was sent: the app-wide budget says wait."""
+
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    account_id: UUID
+    # None: the lease was lost on the way (another replica has the account): store nothing.
+    outcome: PollOutcome | None
+    now: NowPlaying | None = None
+    ttl: int = 0
+    changed: bool = False
+    play: Play | None = None
+    # The link needs re-authorisation: the now-playing key goes.
+    clear: bool = False
+
+
+class SpotifyPoller:
+    """One replica's claim, check, poll and store of a batch (``run_once``)."""
+
+    def __init__(
+        self,
+        db: asyncpg.Pool,
+        redis: Redis,
+        client: SpotifyClient,
+        cipher: TokenCipher,
+        gatekeeper: GateKeeper,
+        config: SpotifyWorkerConfig,
+        metrics: SpotifyMetrics,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.db = db
+        self.redis = redis
+        self.client = client
+        self.cipher = cipher
+        self.gatekeeper = gatekeeper
+        self.config = config
+        self.metrics = metrics
+        self.clock = clock
+        self.budget = SpotifyBudget(redis, config.requests_per_30s)
+
+    async def run_once(self) -> int:
+        """Claim and handle one batch; returns how many connections it claimed (0: none due)."""
+        now = self.clock()
+        wait = await self.budget.wait_seconds(now)
+        self.metrics.blocked.set(wait)
+        if wait > 0:
+            return 0
+        limit = await self.budget.reserve(self.config.batch_size, now)
+        if limit == 0:
+            return 0
+        token = uuid4()
+        lease = self.config.lease.total_seconds()
+        claimed = await repo.claim(self.db, now, limit, lease, token)
+        await self.budget.give_back(limit - len(claimed), now)
+        if not claimed:
+            return 0
+        self.metrics.lag.set(max(0.0, (now - min(c.next_poll_at for c in claimed)).total_seconds()))
+        try:
+            await self._handle(claimed, token, now)
+        except BaseException:
+            # Stopping (or a bug): give the batch back at once rather than after the lease.
+            with contextlib.suppress(Exception):
+                ids = [c.account_id for c in claimed]
+                await asyncio.shield(repo.release(self.db, token, ids, now))
+            raise
+        return len(claimed)
+
+    async def idle_seconds(self) -> float:
+        """How long an idle loop may sleep before something is due (capped, never zero)."""
+        now = self.clock()
+        wait = self.budget.wait_locally(now)
+        if wait <= 0:
+            due = await repo.next_due(self.db)
+            wait = IDLE_MAX_SECONDS if due is None else (due - now).total_seconds()
+        return min(IDLE_MAX_SECONDS, max(IDLE_MIN_SECONDS, wait))
+
+    async def _handle(
+        self, claimed: Sequence[ClaimedConnection], token: UUID, now: datetime
+    ) -> None:
+        open_, closed, unknown = await self._check_gates(claimed)
+        # Not polled now. A closed gate is not claimed again; should a newer reading keep it open,
+        # it is looked at again later, not in a tight loop. Redis unable to say whether manual
+        # connect is on: likewise.
+        later = now + self.config.intervals.paused
+        if closed:
+            await repo.release(self.db, token, closed, later)
+            await self.gatekeeper.close(closed, now)
+            self.metrics.polls.labels("gate_closed").inc(len(closed))
+        if unknown:
+            await repo.release(self.db, token, unknown, later)
+        results = await asyncio.gather(*(self._poll(c, token, now) for c in open_))
+        await self._store(results, token)
+
+    async def _check_gates(
+        self, claimed: Sequence[ClaimedConnection]
+    ) -> tuple[list[ClaimedConnection], list[UUID], list[UUID]]:
+        """(gate open, closed, unknown): live somewhere (from the claim) OR the manual key."""
+        offline = [c.account_id for c in claimed if not c.online]
+        try:
+            manual = await manual_among(self.redis, offline)
+        except (RedisError, OSError) as exc:
+            log.warning("manual keys unreadable (Redis unavailable): %s", exc)
+            return [c for c in claimed if c.online], [], offline
+        open_ = [c for c in claimed if c.online or c.account_id in manual]
+        return open_, [a for a in offline if a not in manual], []
+
+    async def _poll(self, c: ClaimedConnection, token: UUID, now: datetime) -> _Result:
+        try:
+            access = self.cipher.decrypt(c.access_token, token_context(c.account_id, "access"))
+            refresh = self.cipher.decrypt(c.refresh_token, token_context(c.account_id, "refresh"))
+        except TokenUndecryptable as exc:
+            return self._needs_reauth(c, now, f"the stored tokens cannot be decrypted: {exc}")
+        tried_refresh = refresh_due(c.access_expires_at, now, self.config.refresh_margin)
+        if tried_refresh:
+            got = await self._refresh(c, refresh, token, now)
+            if isinstance(got, _Result):
+                return got
+            # The accounts service failed for now: the old token may still work.
+            access = got or access
+        answer = await self._ask(access)
+        if isinstance(answer, Unauthorized) and not tried_refresh:
+            # Expired early or revoked: one refresh, one retry, never a loop.
+            got = await self._refresh(c, refresh, token, now)
+            if isinstance(got, _Result):
+                return got
+            if got is not None:
+                answer = await self._ask(got)
+        return await self._result(c, answer, now)
+
+    async def _ask(self, access: str) -> Answer | _Held:
+        now = self.clock()
+        # A 429 seen by this process a moment ago holds every request still to go out.
+        if self.budget.wait_locally(now) > 0:
+            return _Held(datetime.fromtimestamp(self.budget.blocked_until, UTC))
+        self.metrics.requests.inc()
+        return await self.client.currently_playing(access, now)
+
+    async def _refresh(
+        self, c: ClaimedConnection, refresh: str, token: UUID, now: datetime
+    ) -> str | _Result | None:
+        """The new access token (stored at once), a final result (re-auth, lease lost), or None
+        when the accounts service failed for now."""
+        self.metrics.requests.inc()
+        try:
+            grant = await self.client.refresh(refresh, now)
+        except InvalidGrant as exc:
+            self.metrics.refreshes.labels("invalid_grant").inc()
+            return self._needs_reauth(c, now, f"Spotify refused the refresh token: {exc.detail}")
+        except TokenError as exc:
+            self.metrics.refreshes.labels("failed").inc()
+            log.warning("token refresh for %s failed: %s", c.account_id, exc.detail)
+            return None
+        access_ct, refresh_ct = self.cipher.encrypt_pair(
+            c.account_id, grant.access_token, grant.refresh_token or refresh
+        )
+        # Spotify may omit refresh_token: the old one stays (None keeps the stored value).
+        tokens = StoredTokens(
+            c.account_id,
+            access_ct,
+            refresh_ct if grant.refresh_token else None,
+            grant.expires_at,
+            grant.scope,
+        )
+        # Stored at once, not with the batch: a rotated refresh token must not be lost.
+        if not await repo.save_tokens(self.db, tokens, token):
+            return _Result(c.account_id, None)
+        self.metrics.refreshes.labels("ok").inc()
+        return grant.access_token
+
+    def _needs_reauth(self, c: ClaimedConnection, now: datetime, detail: str) -> _Result:
+        log.warning("Spotify link of %s needs re-authorisation: %s", c.account_id, detail)
+        self.metrics.polls.labels("needs_reauth").inc()
+        outcome = PollOutcome(
+            c.account_id,
+            now,
+            c.playback,
+            c.consecutive_errors,
+            detail,
+            now,
+            LinkStatus.NEEDS_REAUTH,
+            detail,
+        )
+        return _Result(c.account_id, outcome, clear=True)
+
+    async def _result(self, c: ClaimedConnection, answer: Answer | _Held, now: datetime) -> _Result:
+        if isinstance(answer, Playing):
+            return self._observed(c, answer.now, now)
+        if isinstance(answer, _Held):
+            return self._later(c, answer.until, c.consecutive_errors, None, now)
+        if isinstance(answer, RateLimited):
+            return await self._rate_limited(c, answer, now)
+        errors = c.consecutive_errors + 1
+        self.metrics.polls.labels("error").inc()
+        if isinstance(answer, Denied):
+            # 403: a bad OAuth request; retrying soon will not help.
+            return self._later(
+                c,
+                now + self.config.intervals.backoff_max,
+                errors,
+                f"forbidden: {answer.message}",
+                now,
+            )
+        detail = answer.message if isinstance(answer, Unauthorized) else answer.detail
+        kind = "unauthorized" if isinstance(answer, Unauthorized) else answer.kind
+        delay = error_backoff(
+            errors, self.config.intervals.playing, self.config.intervals.backoff_max
+        )
+        return self._later(c, now + jittered(delay), errors, f"{kind}: {detail}", now)
+
+    def _observed(self, c: ClaimedConnection, seen: NowPlaying, now: datetime) -> _Result:
+        step = advance(PlaybackState.from_json(c.playback), seen)
+        delay = next_poll_delay(seen, self.config.intervals)
+        self.metrics.polls.labels(seen.kind.value).inc()
+        # From the answer, not the batch's start: the interval is the player's, and a track's
+        # end is computed from progress as of the answer.
+        due = seen.observed_at + jittered(delay, 0.05)
+        outcome = PollOutcome(c.account_id, due, step.state.to_json(), 0, None, now)
+        return _Result(c.account_id, outcome, seen, now_playing_ttl(delay), step.changed, step.play)
+
+    async def _rate_limited(
+        self, c: ClaimedConnection, answer: RateLimited, now: datetime
+    ) -> _Result:
+        wait = timedelta(seconds=answer.retry_after)
+        reason = "rate limited"
+        if answer.quota_exceeded:
+            wait, reason = max(wait, self.config.quota_backoff), "quota exceeded"
+        until = now + wait
+        await self.budget.block(until, reason)
+        self.metrics.polls.labels("rate_limited").inc()
+        log.warning("Spotify %s: every request waits %.0f s", reason, wait.total_seconds())
+        return self._later(c, until, c.consecutive_errors, reason, now)
+
+    def _later(
+        self,
+        c: ClaimedConnection,
+        at: datetime,
+        errors: int,
+        last_error: str | None,
+        now: datetime,
+    ) -> _Result:
+        """Nothing new seen: keep the playback, try again at ``at``."""
+        outcome = PollOutcome(c.account_id, at, c.playback, errors, last_error, now)
+        return _Result(c.account_id, outcome)
+
+    async def _store(self, results: Sequence[_Result], token: UUID) -> None:
+        outcomes = [r.outcome for r in results if r.outcome is not None]
+        async with self.db.acquire() as conn, conn.transaction():
+            kept = await repo.complete(conn, outcomes, token)
+            plays = [(r.account_id, r.play) for r in results if r.play and r.account_id in kept]
+            await repo.insert_plays(conn, plays)
+        await self._announce([r for r in results if r.account_id in kept], kept)
+
+    async def _announce(self, results: Sequence[_Result], gate_open: dict[UUID, bool]) -> None:
+        """After the commit: the now-playing keys, then the events."""
+        store = [
+            (r.account_id, r.now, r.ttl)
+            for r in results
+            if r.now is not None and not r.clear and gate_open[r.account_id]
+        ]
+        # A gate closed while the poll was in flight: what it saw must not linger.
+        drop = [r.account_id for r in results if r.clear or not gate_open[r.account_id]]
+        try:
+            appeared = await now_playing.store(self.redis, store)
+            cleared = await now_playing.clear(self.redis, drop)
+        except (RedisError, OSError) as exc:
+            log.warning("now playing not stored (Redis unavailable): %s", exc)
+            return
+        stored = {a for a, _, _ in store}
+        changed = [
+            r.account_id
+            for r in results
+            if r.account_id in stored and (r.changed or r.account_id in appeared)
+        ]
+        events = [now_playing.changed_event(a) for a in (*changed, *cleared)]
+        self.metrics.events.inc(await publish(self.redis, events))
+
+
+class SpotifyWorker:
+    """The event listener, the reconciler, the gate evaluator and the poll loops of one process."""
+
+    def __init__(
+        self,
+        db: asyncpg.Pool,
+        redis: Redis,
+        client: SpotifyClient,
+        cipher: TokenCipher,
+        config: SpotifyWorkerConfig,
+        metrics: SpotifyMetrics | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.metrics = metrics or SpotifyMetrics()
+        self.stopping = asyncio.Event()
+        self.wake = asyncio.Event()
+        self.gatekeeper = GateKeeper(db, redis, clock, self.wake.set)
+        self.poller = SpotifyPoller(
+            db, redis, client, cipher, self.gatekeeper, config, self.metrics, clock
+        )
+        self.listener = EventListener(redis, self.stopping)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.wake.set()
+
+    async def tick(self) -> int:
+        """One round without waiting (the reconcile when due, pending events, every due batch);
+        for tests on a controlled clock."""
+        now = self.clock()
+        if reconcile_due(self.gatekeeper.last_reconcile, now, self.config.reconcile_every):
+            await self.gatekeeper.reconcile()
+        pending = self.listener.take()
+        if pending:
+            await self.gatekeeper.evaluate(pending)
+        polled = 0
+        while (claimed := await self.poller.run_once()) > 0:
+            polled += claimed
+        return polled
+
+    async def run(self) -> None:
+        tasks = [
+            asyncio.create_task(self.listener.run(), name="spotify-events"),
+            asyncio.create_task(self._reconciler(), name="spotify-reconcile"),
+            asyncio.create_task(self._evaluator(), name="spotify-gates"),
+            *(
+                asyncio.create_task(self._poll_loop(), name=f"spotify-poll-{n}")
+                for n in range(self.config.concurrency)
+            ),
+        ]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            # Every task watches the stop flag; none is cancelled (see EventListener).
+            self.stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _reconciler(self) -> None:
+        # Reconcile once subscribed, so that no event can fall between the reading and listening.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.listener.subscribed.wait(), 2.0)
+        while not self.stopping.is_set():
+            self.listener.reconcile_wanted.clear()
+            try:
+                changes = await self.gatekeeper.reconcile()
+                self.metrics.gates.labels("opened").inc(len(changes.opened))
+                self.metrics.gates.labels("closed").inc(len(changes.closed))
+                self.metrics.open_gates.set(self.gatekeeper.open_count)
+            except Exception:
+                log.exception("Spotify gate reconcile failed; retrying at the next one")
+            await self._wait(
+                self.listener.reconcile_wanted, self.config.reconcile_every.total_seconds()
+            )
+
+    async def _evaluator(self) -> None:
+        while not self.stopping.is_set():
+            await self._wait(self.listener.has_pending, IDLE_MAX_SECONDS)
+            pending = self.listener.take()
+            if not pending:
+                continue
+            try:
+                changes = await self.gatekeeper.evaluate(pending)
+                self.metrics.gates.labels("opened").inc(len(changes.opened))
+                self.metrics.gates.labels("closed").inc(len(changes.closed))
+            except Exception:
+                log.exception("evaluating %d Spotify gate(s) failed", len(pending))
+                self.listener.reconcile_wanted.set()
+
+    async def _poll_loop(self) -> None:
+        failures = 0
+        while not self.stopping.is_set():
+            self.wake.clear()
+            try:
+                polled = await self.poller.run_once()
+                idle = 0.0 if polled else await self.poller.idle_seconds()
+                failures = 0
+            except Exception:
+                failures += 1
+                # PostgreSQL down, a bug in one batch: log, back off, and carry on.
+                log.exception("Spotify polling failed (%d in a row)", failures)
+                idle = min(30.0, 0.5 * 2**failures)
+            if idle:
+                await self._wait(self.wake, idle)
+
+    async def _wait(self, event: asyncio.Event, seconds: float) -> None:
+        """Until ``event``, the stop flag, or ``seconds``."""
+        waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self.stopping.wait())]
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waits:
+                waiter.cancel()
