@@ -36,6 +36,10 @@ from lumio.platforms.fakes.simulator import DEMO_CHANNELS, Fakes, Simulator, sta
 from lumio.platforms.registry import build_adapter, configured_platforms
 from lumio.serve import uvicorn_server
 from lumio.settings import Settings
+from lumio.spotify.client import SpotifyApp
+from lumio.spotify.demo import link_demo, start_dev_spotify
+from lumio.spotify.repository import get_connection
+from lumio.spotify.run import build_worker as build_spotify_worker
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,7 @@ DEV_POLL_SECONDS = {
 @dataclass(frozen=True)
 class Demo:
     account_id: UUID
+    user_id: UUID
     api_key: str
 
 
@@ -80,7 +85,7 @@ async def ensure_demo(pool: asyncpg.Pool, *, seed_status: bool = True) -> Demo:
         user_id = found[0].id
         account_id = (await accounts_repository.memberships(pool, user_id))[0].account_id
     key = await create_api_key(pool, user_id, account_id, "lumio dev")
-    return Demo(account_id, key.key)
+    return Demo(account_id, user_id, key.key)
 
 
 async def link_demo_channels(
@@ -128,11 +133,16 @@ async def run_dev(
     assert settings.database_url
     assert settings.redis_url
     fleet = start_fakes() if wants_fakes(settings, fakes) else None
+    spotify = start_dev_spotify() if fleet is not None else None
     try:
         if fleet is not None:
             settings = dev_settings(settings, fleet)
+        if spotify is not None:
+            settings = settings.model_copy(update=spotify.settings_updates(settings))
         await _run(settings, host, port, fleet, simulate_every)
     finally:
+        if spotify is not None:
+            await asyncio.to_thread(spotify.stop)
         if fleet is not None:
             # The fakes' uvicorns share the API's loggers (now at INFO): stop them quietly.
             logging.getLogger("uvicorn.error").setLevel(logging.WARNING)
@@ -165,6 +175,9 @@ async def _run(
                     max_drop=max(8.0, min(45.0, min(graces) / 2)),
                     min_rest=max(graces) + 30.0,
                 )
+            if fleet is not None and await get_connection(pool, demo.account_id) is None:
+                # The demo's Spotify, linked through the real OAuth flow against the fake.
+                await link_demo(pool, redis, http, settings, demo.account_id, demo.user_id)
             platforms = configured_platforms(settings)
             _banner(settings, host, port, demo, fleet, platforms, simulate_every)
             await _serve(settings, host, port, pool, redis, http, platforms, simulator)
@@ -204,6 +217,10 @@ async def _serve(
     tasks = [asyncio.create_task(server.serve(), name="api")]
     if pollers:
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
+    spotify_worker = None
+    if SpotifyApp.from_settings(settings).configured:
+        spotify_worker = build_spotify_worker(pool, redis, http, settings)
+        tasks.append(asyncio.create_task(spotify_worker.run(), name="spotify-worker"))
     if simulator is not None:
         tasks.append(asyncio.create_task(simulator.run(stop), name="simulator"))
     stopping = asyncio.create_task(stop.wait(), name="stop")
@@ -214,10 +231,15 @@ async def _serve(
         stop.set()
         server.should_exit = True
         worker.stop()
+        if spotify_worker is not None:
+            spotify_worker.stop()
         results = await asyncio.gather(*tasks, stopping, return_exceptions=True)
         for poller in pollers:
             with contextlib.suppress(Exception):
                 await poller.adapter.aclose()
+        if spotify_worker is not None:
+            with contextlib.suppress(Exception):
+                await spotify_worker.poller.client.aclose()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     for task, result in zip(tasks, results, strict=False):
