@@ -3,6 +3,7 @@ completeSpotifyLink, unlinkSpotify."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
 import strawberry
@@ -68,20 +69,7 @@ class SpotifyNowPlayingType:
 
     @classmethod
     def of(cls, now: NowPlaying) -> SpotifyNowPlayingType:
-        item = now.item
-        return cls(
-            kind=now.kind.value,
-            is_playing=now.is_playing,
-            item_id=item.item_id if item else None,
-            title=item.title if item else None,
-            artists=list(item.artists) if item else [],
-            album=item.album if item else None,
-            art_url=item.art_url if item else None,
-            url=item.url if item else None,
-            progress_ms=now.progress_ms,
-            duration_ms=item.duration_ms if item else None,
-            observed_at=now.observed_at,
-        )
+        return cls(**asdict(now.view()))
 
 
 @strawberry.type(name="SpotifyPlay")

@@ -42,6 +42,23 @@ class Item:
 
 
 @dataclass(frozen=True, slots=True)
+class NowPlayingView:
+    """Now playing flattened as both transports render it (REST and GraphQL share these names)."""
+
+    kind: str
+    is_playing: bool
+    item_id: str | None
+    title: str | None
+    artists: list[str]
+    album: str | None
+    art_url: str | None
+    url: str | None
+    progress_ms: int | None
+    duration_ms: int | None
+    observed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class NowPlaying:
     """One observation of the account's player."""
 
@@ -50,6 +67,22 @@ class NowPlaying:
     progress_ms: int | None
     item: Item | None
     observed_at: datetime
+
+    def view(self) -> NowPlayingView:
+        item = self.item
+        return NowPlayingView(
+            kind=self.kind.value,
+            is_playing=self.is_playing,
+            item_id=item.item_id if item else None,
+            title=item.title if item else None,
+            artists=list(item.artists) if item else [],
+            album=item.album if item else None,
+            art_url=item.art_url if item else None,
+            url=item.url if item else None,
+            progress_ms=self.progress_ms,
+            duration_ms=item.duration_ms if item else None,
+            observed_at=self.observed_at,
+        )
 
     @classmethod
     def nothing(cls, observed_at: datetime) -> NowPlaying:
