@@ -76,7 +76,8 @@ RETURNING pc.account_id, pc.platform
 """
 
 RELEASE = """
-UPDATE platform_channels SET leased_until = NULL, lease_token = NULL, next_poll_at = $2
+UPDATE platform_channels
+SET leased_until = NULL, lease_token = NULL, next_poll_at = COALESCE($2, next_poll_at)
 WHERE lease_token = $1
 """
 
@@ -160,8 +161,9 @@ async def complete(
     return {(r["account_id"], Platform(r["platform"])) for r in rows}
 
 
-async def release(db: Executor, token: UUID, next_poll_at: datetime) -> None:
-    """Give back a claimed batch unpolled (stopping, or the platform's budget is spent)."""
+async def release(db: Executor, token: UUID, next_poll_at: datetime | None) -> None:
+    """Give back a claimed batch unpolled (stopping, the platform's budget is spent, or a batch
+    not worth a request yet); None keeps each channel's own schedule."""
     await db.execute(RELEASE, token, next_poll_at)
 
 

@@ -156,6 +156,11 @@ class PlatformPoller:
             await channels_repository.release(self.db, token, now + timedelta(seconds=wait))
             self.metrics.throttled.labels(self.platform).inc()
             return 0
+        if len(claimed) < self.adapter.batch_size and min(c.next_poll_at for c in claimed) > now:
+            # Only early (look-ahead) channels and not a full batch: a request now would carry a
+            # few ids. Give them back; they go out in a full batch, or once one is due.
+            await channels_repository.release(self.db, token, None)
+            return 0
         try:
             observations = await self._observe(claimed)
         except BaseException:
