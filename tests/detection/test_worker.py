@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -97,6 +97,8 @@ async def rig(
             "kick_api_base": url,
             "kick_id_base": url,
             "platform_timeout_seconds": 1.0,
+            # One channel is never a full batch: poll it as soon as it is due.
+            "poll_lookahead_seconds": 0.0,
         }
     )
     account, _ = await factory.account()
@@ -207,3 +209,21 @@ async def test_restart_does_not_announce_again(rig: Rig) -> None:
     assert await fresh.run_once() == 1
     assert await rig.received() == []
     await asyncio.sleep(0)
+
+
+async def test_a_partial_batch_waits_briefly_for_more_channels(rig: Rig) -> None:
+    config = replace(
+        rig.poller.config, lookahead=timedelta(seconds=3), batch_wait=timedelta(seconds=3)
+    )
+    poller = PlatformPoller(
+        rig.poller.adapter, rig.db, rig.poller.redis, config, WorkerMetrics(), rig.clock
+    )
+    # Due now, alone: given back, and its schedule is kept.
+    assert await poller.run_once() == 0
+    row = await rig.db.fetchrow("SELECT next_poll_at, lease_token FROM platform_channels")
+    assert row is not None
+    assert row["lease_token"] is None
+    assert row["next_poll_at"] == rig.clock.now
+    # Once it is batch_wait late it goes out on its own.
+    rig.clock.advance(3.5)
+    assert await poller.run_once() == 1

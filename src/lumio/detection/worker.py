@@ -68,6 +68,8 @@ class PollerConfig:
     backoff_max: timedelta
     # Claim channels due this soon too, so that a worker keeping up sends full batches.
     lookahead: timedelta = timedelta(seconds=0)
+    # How late the oldest channel of a partial batch may get while more channels come due.
+    batch_wait: timedelta = timedelta(seconds=0)
     daily_quota: int | None = None
 
     @classmethod
@@ -84,6 +86,10 @@ class PollerConfig:
             lease=timedelta(seconds=settings.lease_seconds),
             backoff_max=timedelta(seconds=settings.backoff_max_seconds),
             lookahead=timedelta(seconds=settings.poll_lookahead_seconds),
+            # 5 % of the offline interval, at most the look-ahead: 2 s late at worst by default.
+            batch_wait=timedelta(
+                seconds=min(settings.poll_lookahead_seconds, settings.poll_offline_seconds / 20)
+            ),
             daily_quota=settings.youtube_daily_quota if platform is Platform.YOUTUBE else None,
         )
 
@@ -156,9 +162,10 @@ class PlatformPoller:
             await channels_repository.release(self.db, token, now + timedelta(seconds=wait))
             self.metrics.throttled.labels(self.platform).inc()
             return 0
-        if len(claimed) < self.adapter.batch_size and min(c.next_poll_at for c in claimed) > now:
-            # Only early (look-ahead) channels and not a full batch: a request now would carry a
-            # few ids. Give them back; they go out in a full batch, or once one is due.
+        oldest_due = min(c.next_poll_at for c in claimed)
+        if len(claimed) < self.adapter.batch_size and oldest_due > now - self.config.batch_wait:
+            # Not a full batch and nothing late yet: a request now would carry a few ids. Give
+            # them back; they go out in a full batch, or once the oldest is batch_wait late.
             await channels_repository.release(self.db, token, None)
             return 0
         try:
