@@ -81,8 +81,9 @@ class Settings(BaseSettings):
     poll_settling_seconds: float = Field(default=15.0, gt=0)
     # A claimed batch is the worker's for this long; a dead worker's channels come back after it.
     lease_seconds: float = Field(default=60.0, gt=0)
-    # Channels due within this many seconds are claimed with the due ones, so batches fill up.
-    poll_lookahead_seconds: float = Field(default=3.0, ge=0)
+    # A partial batch waits for more channels to come due until its oldest is this late (and at
+    # most 5 % of the offline interval), so that requests carry full batches.
+    poll_batch_wait_seconds: float = Field(default=3.0, ge=0)
     backoff_max_seconds: float = Field(default=300.0, gt=0)
     # Batches in flight at once per platform in one worker process.
     worker_concurrency: int = Field(default=2, ge=1)

@@ -98,7 +98,7 @@ async def rig(
             "kick_id_base": url,
             "platform_timeout_seconds": 1.0,
             # One channel is never a full batch: poll it as soon as it is due.
-            "poll_lookahead_seconds": 0.0,
+            "poll_batch_wait_seconds": 0.0,
         }
     )
     account, _ = await factory.account()
@@ -212,9 +212,7 @@ async def test_restart_does_not_announce_again(rig: Rig) -> None:
 
 
 async def test_a_partial_batch_waits_briefly_for_more_channels(rig: Rig) -> None:
-    config = replace(
-        rig.poller.config, lookahead=timedelta(seconds=3), batch_wait=timedelta(seconds=3)
-    )
+    config = replace(rig.poller.config, batch_wait=timedelta(seconds=3))
     poller = PlatformPoller(
         rig.poller.adapter, rig.db, rig.poller.redis, config, WorkerMetrics(), rig.clock
     )

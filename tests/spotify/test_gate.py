@@ -160,7 +160,7 @@ async def detection(
             "kick_api_base": url,
             "kick_id_base": url,
             # One channel is never a full batch: poll it as soon as it is due.
-            "poll_lookahead_seconds": 0.0,
+            "poll_batch_wait_seconds": 0.0,
         }
     )
     async with httpx.AsyncClient() as http:

@@ -39,13 +39,13 @@ SELECT account_id, platform, channel_id, display_name, last_polled_at, last_erro
 FROM platform_channels WHERE account_id = $1 ORDER BY platform
 """
 
-# Due (or due within the look-ahead, so batches fill up), unleased channels of one platform,
-# oldest due first; SKIP LOCKED lets replicas claim disjoint batches at once. The lease token fences the later write: a worker whose lease ran
+# Due, unleased channels of one platform, oldest due first; SKIP LOCKED lets replicas claim
+# disjoint batches at once. The lease token fences the later write: a worker whose lease ran
 # out (and whose channels another worker took) cannot store its stale result.
 CLAIM = """
 WITH due AS (
     SELECT account_id, platform FROM platform_channels
-    WHERE platform = $1 AND next_poll_at <= $2::timestamptz + make_interval(secs => $6)
+    WHERE platform = $1 AND next_poll_at <= $2
       AND (leased_until IS NULL OR leased_until < $2)
     ORDER BY next_poll_at
     LIMIT $3
@@ -133,11 +133,8 @@ async def claim(
     limit: int,
     lease_seconds: float,
     token: UUID,
-    lookahead_seconds: float = 0.0,
 ) -> list[ClaimedChannel]:
-    rows = await db.fetch(
-        CLAIM, platform.value, now, limit, lease_seconds, token, lookahead_seconds
-    )
+    rows = await db.fetch(CLAIM, platform.value, now, limit, lease_seconds, token)
     return [_claimed(row) for row in rows]
 
 

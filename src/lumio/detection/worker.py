@@ -66,8 +66,6 @@ class PollerConfig:
     intervals: PollIntervals
     lease: timedelta
     backoff_max: timedelta
-    # Claim channels due this soon too, so that a worker keeping up sends full batches.
-    lookahead: timedelta = timedelta(seconds=0)
     # How late the oldest channel of a partial batch may get while more channels come due.
     batch_wait: timedelta = timedelta(seconds=0)
     daily_quota: int | None = None
@@ -85,10 +83,9 @@ class PollerConfig:
             ),
             lease=timedelta(seconds=settings.lease_seconds),
             backoff_max=timedelta(seconds=settings.backoff_max_seconds),
-            lookahead=timedelta(seconds=settings.poll_lookahead_seconds),
-            # 5 % of the offline interval, at most the look-ahead: 2 s late at worst by default.
+            # 5 % of the offline interval, at most the setting: 3 s late at worst by default.
             batch_wait=timedelta(
-                seconds=min(settings.poll_lookahead_seconds, settings.poll_offline_seconds / 20)
+                seconds=min(settings.poll_batch_wait_seconds, settings.poll_offline_seconds / 20)
             ),
             daily_quota=settings.youtube_daily_quota if platform is Platform.YOUTUBE else None,
         )
@@ -168,28 +165,26 @@ class PlatformPoller:
             # them back; they go out in a full batch, or once the oldest is batch_wait late.
             await channels_repository.release(self.db, token, None)
             return 0
+        states = [_restore(channel) for channel in claimed]
         try:
-            observations = await self._observe(claimed)
+            observations = await self._observe(claimed, states)
         except BaseException:
             # Stopping (or a bug): give the batch back at once rather than after the lease.
             with contextlib.suppress(Exception):
                 await asyncio.shield(channels_repository.release(self.db, token, now))
             raise
-        batch = self._decide(claimed, observations)
+        batch = self._decide(claimed, states, observations)
         events = await self._store(batch, token)
         await publish(self.redis, events)
         await self._account(observations, events, batch)
         return len(claimed)
 
-    async def _observe(self, claimed: Sequence[ClaimedChannel]) -> dict[str, Observation]:
-        for channel in claimed:
-            stream = (
-                ChannelState.from_json(channel.detector_state).stream
-                if channel.detector_state
-                else None
-            )
-            if stream is not None:
-                self.adapter.remember_live(channel.channel_id, stream.stream_id)
+    async def _observe(
+        self, claimed: Sequence[ClaimedChannel], states: Sequence[ChannelState]
+    ) -> dict[str, Observation]:
+        for channel, state in zip(claimed, states, strict=True):
+            if state.stream is not None:
+                self.adapter.remember_live(channel.channel_id, state.stream.stream_id)
         sent_before, quota_before = self.adapter.requests_sent, self.adapter.quota_used
         ids = sorted({c.channel_id for c in claimed})
         observations = await self.adapter.observe(ids)
@@ -201,11 +196,14 @@ class PlatformPoller:
         return {o.channel_id: o for o in observations}
 
     def _decide(
-        self, claimed: Sequence[ClaimedChannel], observations: dict[str, Observation]
+        self,
+        claimed: Sequence[ClaimedChannel],
+        states: Sequence[ChannelState],
+        observations: dict[str, Observation],
     ) -> _Batch:
         now = self.clock()
         batch = _Batch()
-        for channel in claimed:
+        for channel, state in zip(claimed, states, strict=True):
             observation = observations.get(channel.channel_id) or Observation(
                 channel.channel_id,
                 ObservationKind.UNKNOWN,
@@ -213,7 +211,7 @@ class PlatformPoller:
                 error_kind="missing",
                 error="the adapter returned no observation for this channel",
             )
-            transition = step(_restore(channel), observation, now, self.config.detector)
+            transition = step(state, observation, now, self.config.detector)
             batch.transitions.append((channel, transition))
             batch.outcomes.append(self._outcome(channel, observation, transition, now))
             write = transition.write_for(channel.account_id, channel.platform)
@@ -342,7 +340,7 @@ class Worker:
                 await self._pause(min(30.0, 0.5 * 2**failures))
                 continue
             if polled < poller.adapter.batch_size:
-                # Nothing more is due within the look-ahead: a claim now would send a
+                # Nothing more is due (or a partial batch went back): a claim now would send a
                 # near-empty batch (a request for a handful of channels).
                 await self._pause(random.uniform(0.5, 1.0))
 
