@@ -15,7 +15,7 @@ from lumio.api.deps import ApiModel, AppResources, CurrentPrincipal
 from lumio.api.deps import problem_responses as errors
 from lumio.errors import LumioError
 from lumio.spotify import service
-from lumio.spotify.schemas import Authorization, Connection, LinkStatus, NowPlaying, Play
+from lumio.spotify.schemas import Authorization, Connection, NowPlaying, Play
 
 router = APIRouter(prefix="/spotify", tags=["spotify"])
 
@@ -36,18 +36,7 @@ class SpotifyConnectionOut(ApiModel):
 
     @classmethod
     def of(cls, link: Connection) -> SpotifyConnectionOut:
-        return cls(
-            spotify_user_id=link.spotify_user_id,
-            display_name=link.display_name,
-            scope=link.scope,
-            status=link.status.value,
-            needs_reauthorization=link.status is LinkStatus.NEEDS_REAUTH,
-            status_detail=link.status_detail,
-            linked_at=link.linked_at,
-            polling=link.gate_open and link.status is LinkStatus.ACTIVE,
-            last_polled_at=link.last_polled_at,
-            last_error=link.last_error,
-        )
+        return cls(**asdict(link.view()))
 
 
 class SpotifyAuthorizationOut(ApiModel):

@@ -11,7 +11,7 @@ import strawberry
 from lumio.api.graphql.context import Info
 from lumio.spotify import service
 from lumio.spotify.endpoints import CALLBACK_ROUTE
-from lumio.spotify.schemas import Authorization, Connection, LinkStatus, NowPlaying, Play
+from lumio.spotify.schemas import Authorization, Connection, NowPlaying, Play
 
 
 @strawberry.type(name="SpotifyConnection")
@@ -29,18 +29,7 @@ class SpotifyConnectionType:
 
     @classmethod
     def of(cls, link: Connection) -> SpotifyConnectionType:
-        return cls(
-            spotify_user_id=link.spotify_user_id,
-            display_name=link.display_name,
-            scope=link.scope,
-            status=link.status.value,
-            needs_reauthorization=link.status is LinkStatus.NEEDS_REAUTH,
-            status_detail=link.status_detail,
-            linked_at=link.linked_at,
-            polling=link.gate_open and link.status is LinkStatus.ACTIVE,
-            last_polled_at=link.last_polled_at,
-            last_error=link.last_error,
-        )
+        return cls(**asdict(link.view()))
 
 
 @strawberry.type(name="SpotifyAuthorization")

@@ -198,6 +198,36 @@ class Connection:
     last_polled_at: datetime | None
     last_error: str | None
 
+    def view(self) -> ConnectionView:
+        return ConnectionView(
+            spotify_user_id=self.spotify_user_id,
+            display_name=self.display_name,
+            scope=self.scope,
+            status=self.status.value,
+            needs_reauthorization=self.status is LinkStatus.NEEDS_REAUTH,
+            status_detail=self.status_detail,
+            linked_at=self.linked_at,
+            polling=self.gate_open and self.status is LinkStatus.ACTIVE,
+            last_polled_at=self.last_polled_at,
+            last_error=self.last_error,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionView:
+    """The link as both transports render it (REST and GraphQL share these names)."""
+
+    spotify_user_id: str
+    display_name: str | None
+    scope: str
+    status: str
+    needs_reauthorization: bool
+    status_detail: str | None
+    linked_at: datetime
+    polling: bool
+    last_polled_at: datetime | None
+    last_error: str | None
+
 
 @dataclass(frozen=True, slots=True)
 class Authorization:
