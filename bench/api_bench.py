@@ -24,7 +24,6 @@ import platform as platform_module
 import shlex
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,18 +38,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 
-# `mypy bench` alone finds lumio as an installed package without a py.typed marker, while the
-# project-wide `mypy` checks it from src/: the ignores serve the first and are unused in the second.
-from lumio.accounts.permissions import DEFAULT_ROLES, RoleName  # type: ignore[import-untyped, unused-ignore]
-from lumio.auth.passwords import hash_password  # type: ignore[import-untyped, unused-ignore]
-from lumio.auth.secrets import new_api_key, token_hash  # type: ignore[import-untyped, unused-ignore]
-from lumio.channel_status.schemas import Platform  # type: ignore[import-untyped, unused-ignore]
-from lumio.db.migrate import upgrade  # type: ignore[import-untyped, unused-ignore]
-from lumio.embedded import embedded_services  # type: ignore[import-untyped, unused-ignore]
+from lumio.accounts.permissions import DEFAULT_ROLES, RoleName
+from lumio.auth.passwords import hash_password
+from lumio.auth.secrets import new_api_key, token_hash
+from lumio.channel_status.schemas import Platform
+from lumio.db.migrate import upgrade
+from lumio.db.pool import database_url_named
+from lumio.embedded import embedded_services
+from lumio.platforms.fakes.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -178,13 +177,6 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def http_get(url: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> Any:
     """One request with the standard library; returns the decoded JSON body (raises on non-2xx)."""
     request = urllib.request.Request(url, data=body, headers=headers or {})  # noqa: S310
@@ -215,10 +207,6 @@ def wait_ready(server: Server, path: str = "/healthz") -> None:
 
 
 # --- the database --------------------------------------------------------------------------------
-
-
-def database_url_named(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 BENCH_DATABASE_PREFIX = "lumio_apibench_"

@@ -25,8 +25,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 # See api_bench.py for the ignores.
-from lumio.channel_status.repository import GET_STATUS  # type: ignore[import-untyped, unused-ignore]
-from lumio.db.pool import create_pool  # type: ignore[import-untyped, unused-ignore]
+from lumio.channel_status.repository import GET_STATUS
+from lumio.db.pool import create_pool
 
 JSON = "application/json"
 

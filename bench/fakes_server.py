@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 import uvicorn
 from starlette.applications import Starlette
 
-from lumio.channel_status.schemas import Platform  # type: ignore[import-untyped, unused-ignore]
-from lumio.platforms.fakes import kick, trovo, twitch, youtube  # type: ignore[import-untyped, unused-ignore]
+from lumio.channel_status.schemas import Platform
+from lumio.platforms.fakes import kick, trovo, twitch, youtube
 
 # Where each platform's bench ids start; YouTube's are "UC" + 22 characters like real ones.
 FIRST_ID = {Platform.TWITCH: 200_000_000, Platform.KICK: 3_000_000, Platform.TROVO: 400_000_000}

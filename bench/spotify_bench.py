@@ -34,7 +34,6 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,24 +51,23 @@ import asyncpg
 import httpx
 from redis import Redis
 
-# `mypy bench` alone finds lumio as an installed package without a py.typed marker, while the
-# project-wide `mypy` checks it from src/: the ignores serve the first and are unused in the second.
-from lumio.db.migrate import upgrade  # type: ignore[import-untyped, unused-ignore]
-from lumio.embedded import embedded_services  # type: ignore[import-untyped, unused-ignore]
-from lumio.manual_connect.service import manual_key  # type: ignore[import-untyped, unused-ignore]
-from lumio.platforms.fakes.spotify import (  # type: ignore[import-untyped, unused-ignore]
+from lumio.db.migrate import upgrade
+from lumio.embedded import embedded_services
+from lumio.manual_connect.service import manual_key
+from lumio.platforms.fakes.server import free_port
+from lumio.platforms.fakes.spotify import (
     CURRENTLY_PLAYING,
     FakeSpotifyState,
     FakeTrack,
     create_app,
 )
-from lumio.spotify.budget import BUDGET_KEY  # type: ignore[import-untyped, unused-ignore]
-from lumio.spotify.crypto import (  # type: ignore[import-untyped, unused-ignore]
+from lumio.spotify.budget import BUDGET_KEY
+from lumio.spotify.crypto import (
     TokenCipher,
     decode_key,
     new_key,
 )
-from lumio.spotify.now_playing import now_playing_key  # type: ignore[import-untyped, unused-ignore]
+from lumio.spotify.now_playing import now_playing_key
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -232,13 +230,6 @@ def child(name: str, command: list[str], env: dict[str, str], log_dir: Path) -> 
         yield started
     finally:
         started.stop()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def cpu_seconds(pid: int) -> float:

@@ -34,7 +34,6 @@ import platform as platform_module
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -53,19 +52,20 @@ import httpx
 from redis import Redis
 
 from bench.fakes_server import FIRST_ID, YOUTUBE_QUOTA
-
-# `mypy bench` alone finds lumio as an installed package without a py.typed marker, while the
-# project-wide `mypy` checks it from src/: the ignores serve the first and are unused in the second.
-from lumio.channel_status import repository as status  # type: ignore[import-untyped, unused-ignore]
-from lumio.channel_status.schemas import (  # type: ignore[import-untyped, unused-ignore]
+from lumio.channel_status import repository as status
+from lumio.channel_status.schemas import (
     OfflineWrite,
     OnlineWrite,
     Platform,
 )
-from lumio.db.migrate import upgrade  # type: ignore[import-untyped, unused-ignore]
-from lumio.db.pool import create_pool  # type: ignore[import-untyped, unused-ignore]
-from lumio.embedded import embedded_services  # type: ignore[import-untyped, unused-ignore]
-from lumio.platforms.fakes import kick, trovo, twitch, youtube  # type: ignore[import-untyped, unused-ignore]
+from lumio.db.migrate import upgrade
+from lumio.db.pool import (
+    create_pool,
+    database_url_named,
+)
+from lumio.embedded import embedded_services
+from lumio.platforms.fakes import kick, trovo, twitch, youtube
+from lumio.platforms.fakes.server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -184,13 +184,6 @@ class Children:
         self.stop_all()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
     try:
@@ -211,10 +204,6 @@ def memory_mb(pid: int) -> dict[str, float]:
 
 
 # --- the database and Redis --------------------------------------------------------------------
-
-
-def database_url_named(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 BENCH_DATABASE_PREFIX = "lumio_workerbench_"

@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 from uuid import UUID
 
 import asyncpg
@@ -27,17 +26,12 @@ from lumio.api.app import create_app
 from lumio.api.resources import create_redis
 from lumio.auth.service import create_api_key
 from lumio.db import migrate
-from lumio.db.pool import create_pool
+from lumio.db.pool import create_pool, database_url_named
 from lumio.embedded import embedded_services
 from lumio.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = "accounts, users"
-
-
-def database_url_named(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="session")

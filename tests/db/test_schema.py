@@ -19,7 +19,8 @@ from alembic.script import ScriptDirectory
 import lumio
 from lumio.channel_status.schemas import ChannelStatus
 from lumio.db import migrate
-from tests.conftest import Factory, database_url_named
+from lumio.db.pool import database_url_named
+from tests.conftest import Factory
 
 
 def repository_modules() -> list[ModuleType]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit, urlunsplit
+
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
@@ -25,3 +27,8 @@ async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asy
     )
     assert pool is not None
     return pool
+
+
+def database_url_named(url: str, name: str) -> str:
+    """The same server's URL for another database (tests and benchmarks make their own)."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
