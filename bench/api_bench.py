@@ -42,14 +42,14 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from lumio.accounts.permissions import DEFAULT_ROLES, RoleName
-from lumio.auth.passwords import hash_password
-from lumio.auth.secrets import new_api_key, token_hash
-from lumio.channel_status.schemas import Platform
+from lumio.accounts.passwords import hash_password
 from lumio.db.migrate import upgrade
 from lumio.db.pool import database_url_named
+from lumio.dev.fakes.server import free_port
 from lumio.embedded import embedded_services
-from lumio.platforms.fakes.server import free_port
+from lumio.kit.permissions import DEFAULT_ROLES, RoleName
+from lumio.kit.secrets import new_api_key, token_hash
+from lumio.platforms.base import Platform
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"

@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 import uvicorn
 from starlette.applications import Starlette
 
-from lumio.channel_status.schemas import Platform
-from lumio.platforms.fakes import kick, trovo, twitch, youtube
+from lumio.dev.fakes import kick, trovo, twitch, youtube
+from lumio.dev.fakes import state as state_module
+from lumio.platforms.base import Platform
 
 # Where each platform's bench ids start; YouTube's are "UC" + 22 characters like real ones.
 FIRST_ID = {Platform.TWITCH: 200_000_000, Platform.KICK: 3_000_000, Platform.TROVO: 400_000_000}
@@ -39,7 +40,9 @@ def is_live(n: int, live_every: int) -> bool:
     return live_every > 0 and n % live_every == 0
 
 
-def _bulk_add(state: kick.FakePlatformState, platform: Platform, count: int, every: int) -> None:
+def _bulk_add(
+    state: state_module.FakePlatformState, platform: Platform, count: int, every: int
+) -> None:
     """Kick and Trovo channels straight into the state's table.
 
     ``FakePlatformState.add`` checks the name against every channel (a linear scan), which makes
@@ -49,7 +52,7 @@ def _bulk_add(state: kick.FakePlatformState, platform: Platform, count: int, eve
     with state._lock:
         for n in range(count):
             cid = channel_id(platform, n)
-            state._channels[cid] = kick.FakeChannel(
+            state._channels[cid] = state_module.FakeChannel(
                 channel_id=cid,
                 name=f"bench{n}",
                 display_name=f"Bench {n}",
@@ -59,7 +62,9 @@ def _bulk_add(state: kick.FakePlatformState, platform: Platform, count: int, eve
                 category_id=15,
             )
     for n in range(0, count, every or count + 1):
-        state.update(channel_id(platform, n), kick.ChannelPatch(live=True, viewers=10 + n % 500))
+        state.update(
+            channel_id(platform, n), state_module.ChannelPatch(live=True, viewers=10 + n % 500)
+        )
 
 
 def seed_app(platform: Platform, count: int, live_every: int) -> Starlette:

@@ -52,22 +52,22 @@ import httpx
 from redis import Redis
 
 from lumio.db.migrate import upgrade
-from lumio.embedded import embedded_services
-from lumio.manual_connect.service import manual_key
-from lumio.platforms.fakes.server import free_port
-from lumio.platforms.fakes.spotify import (
+from lumio.dev.fakes.server import free_port
+from lumio.dev.fakes.spotify import (
     CURRENTLY_PLAYING,
     FakeSpotifyState,
     FakeTrack,
     create_app,
 )
-from lumio.spotify.budget import BUDGET_KEY
-from lumio.spotify.crypto import (
+from lumio.embedded import embedded_services
+from lumio.manual_connect.service import manual_key
+from lumio.spotify.linking.crypto import (
     TokenCipher,
     decode_key,
     new_key,
 )
-from lumio.spotify.now_playing import now_playing_key
+from lumio.spotify.poller.budget import BUDGET_KEY
+from lumio.spotify.poller.now_playing import now_playing_key
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"

@@ -53,19 +53,16 @@ from redis import Redis
 
 from bench.fakes_server import FIRST_ID, YOUTUBE_QUOTA
 from lumio.channel_status import repository as status
-from lumio.channel_status.schemas import (
-    OfflineWrite,
-    OnlineWrite,
-    Platform,
-)
+from lumio.channel_status.schemas import OfflineWrite, OnlineWrite
 from lumio.db.migrate import upgrade
 from lumio.db.pool import (
     create_pool,
     database_url_named,
 )
+from lumio.dev.fakes import kick, trovo, twitch, youtube
+from lumio.dev.fakes.server import free_port
 from lumio.embedded import embedded_services
-from lumio.platforms.fakes import kick, trovo, twitch, youtube
-from lumio.platforms.fakes.server import free_port
+from lumio.platforms.base import Platform
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"

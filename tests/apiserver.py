@@ -14,7 +14,7 @@ from types import TracebackType
 
 import httpx
 
-from lumio.platforms.fakes.server import free_port
+from lumio.dev.fakes.server import free_port
 
 LUMIO = [sys.executable, "-c", "from lumio.cli import main; main()"]
 

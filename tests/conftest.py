@@ -21,14 +21,14 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from lumio.accounts import service as accounts
-from lumio.accounts.permissions import RoleName
 from lumio.api.app import create_app
-from lumio.api.resources import create_redis
 from lumio.auth.service import create_api_key
 from lumio.db import migrate
 from lumio.db.pool import create_pool, database_url_named
 from lumio.embedded import embedded_services
-from lumio.settings import Settings
+from lumio.kit.permissions import RoleName
+from lumio.kit.resources import create_redis
+from lumio.kit.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = "accounts, users"

@@ -17,12 +17,12 @@ import typer
 import uvloop
 
 from lumio.accounts import service as accounts
-from lumio.accounts.permissions import RoleName
 from lumio.db.pool import create_pool
-from lumio.errors import LumioError
-from lumio.logs import setup_logging
+from lumio.kit.errors import LumioError
+from lumio.kit.logs import setup_logging
+from lumio.kit.permissions import RoleName
+from lumio.kit.settings import Settings, get_settings
 from lumio.runtime import services
-from lumio.settings import Settings, get_settings
 
 T = TypeVar("T")
 
@@ -126,9 +126,9 @@ def api_keys_create(
 @keys_app.command("revoke")
 def api_keys_revoke(key_id: UUID) -> None:
     """Revoke an API key; running API processes stop accepting it at once."""
-    from lumio.api.resources import create_redis
-    from lumio.auth.cache import AuthCache
     from lumio.auth.service import revoke_api_key
+    from lumio.kit.auth_cache import AuthCache
+    from lumio.kit.resources import create_redis
 
     async def work(pool: asyncpg.Pool, settings: Settings) -> UUID:
         redis = create_redis(settings.redis_url or "")
@@ -160,8 +160,8 @@ def channels_link(account_id: UUID, platform: str, channel: str) -> None:
 @channels_app.command("unlink")
 def channels_unlink(account_id: UUID, platform: str) -> None:
     """Unlink the account's channel on PLATFORM and remove its status."""
-    from lumio.api.resources import create_redis
     from lumio.channels.service import parse_platform, unlink_channel
+    from lumio.kit.resources import create_redis
 
     async def work(pool: asyncpg.Pool, settings: Settings) -> str:
         redis = create_redis(settings.redis_url or "")
@@ -203,7 +203,7 @@ def worker() -> None:
 @app.command("spotify-worker")
 def spotify_worker() -> None:
     """Run the Spotify now-playing poller (any number of replicas, on any hosts)."""
-    from lumio.spotify.run import run_spotify_worker, worker_settings
+    from lumio.spotify.poller.run import run_spotify_worker, worker_settings
 
     _setup_logging()
     configured = get_settings()
@@ -253,7 +253,7 @@ def dev(
 ) -> None:
     """Everything in one process on embedded defaults: the API, the platform worker, simulated
     platforms whose demo channels go live by themselves, and a demo account to sign in to."""
-    from lumio.dev import run_dev
+    from lumio.dev.run import run_dev
 
     _setup_logging()
     with services(get_settings()) as settings:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from lumio.db import migrate
 from lumio.embedded import embedded_services
-from lumio.settings import Settings
+from lumio.kit.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from lumio.api.app import begin_shutdown, create_app
-from lumio.settings import Settings
+from lumio.kit.settings import Settings
 
 
 class Server(uvicorn.Server):

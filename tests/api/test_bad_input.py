@@ -22,10 +22,10 @@ from graphql import get_introspection_query
 from redis.asyncio import Redis
 
 from lumio.accounts import service as accounts
-from lumio.accounts.permissions import RoleName
-from lumio.auth.secrets import csrf_token_for
+from lumio.kit.permissions import RoleName
+from lumio.kit.secrets import csrf_token_for
+from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
-from lumio.settings import Settings
 from tests.conftest import Factory, Member
 
 PROBLEM_JSON = "application/problem+json"

@@ -11,7 +11,8 @@ from graphql import parse
 from lumio.api.graphql import fastpath
 from lumio.api.graphql.schema import schema
 from lumio.channel_status import repository
-from lumio.channel_status.schemas import OfflineWrite, OnlineWrite, Platform
+from lumio.channel_status.schemas import OfflineWrite, OnlineWrite
+from lumio.platforms.base import Platform
 from tests.conftest import Factory
 
 PLANNED = [
@@ -60,7 +61,7 @@ async def test_planned_answers_match_the_executor(
 async def test_a_forbidden_plain_query_is_rendered_by_the_executor(
     api: httpx.AsyncClient, factory: Factory
 ) -> None:
-    from lumio.accounts.permissions import RoleName
+    from lumio.kit.permissions import RoleName
 
     account, _ = await factory.account()
     viewer = await factory.member(account, RoleName.VIEWER)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from lumio.accounts.permissions import RoleName
+from lumio.kit.permissions import RoleName
 from lumio.manual_connect.service import manual_key
 from tests.conftest import Factory, Member
 
@@ -126,7 +126,8 @@ async def test_a_member_of_a_never_reaches_b(
     from datetime import UTC, datetime
 
     from lumio.channel_status import repository
-    from lumio.channel_status.schemas import OnlineWrite, Platform
+    from lumio.channel_status.schemas import OnlineWrite
+    from lumio.platforms.base import Platform
 
     account_a, owner_a = await factory.account("A")
     account_b, _ = await factory.account("B")

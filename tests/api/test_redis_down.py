@@ -12,10 +12,11 @@ from fastapi import FastAPI
 
 from lumio.api.app import create_app
 from lumio.channel_status import repository
-from lumio.channel_status.schemas import OnlineWrite, Platform
+from lumio.channel_status.schemas import OnlineWrite
+from lumio.dev.fakes.server import free_port
 from lumio.embedded import EmbeddedRedis
-from lumio.platforms.fakes.server import free_port
-from lumio.settings import Settings
+from lumio.kit.settings import Settings
+from lumio.platforms.base import Platform
 from tests.conftest import Factory
 
 

@@ -17,10 +17,10 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from lumio.accounts import service as accounts
-from lumio.accounts.permissions import RoleName
 from lumio.api.app import create_app
+from lumio.kit.permissions import RoleName
+from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
-from lumio.settings import Settings
 from tests.conftest import Factory, Member
 
 PROBLEM_JSON = "application/problem+json"

@@ -9,7 +9,8 @@ import asyncpg
 import pytest
 
 from lumio.channel_status import repository as repo
-from lumio.channel_status.schemas import OfflineWrite, OnlineWrite, Platform, StreamDataWrite
+from lumio.channel_status.schemas import OfflineWrite, OnlineWrite, StreamDataWrite
+from lumio.platforms.base import Platform
 from tests.conftest import Factory
 
 T0 = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)

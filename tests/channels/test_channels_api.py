@@ -10,14 +10,15 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from lumio.accounts.permissions import RoleName
 from lumio.api.app import create_app
 from lumio.channel_status import repository as status
-from lumio.channel_status.schemas import OnlineWrite, Platform
-from lumio.platforms.fakes.kick import FakeKickState
-from lumio.platforms.fakes.kick import create_app as kick_app
-from lumio.platforms.fakes.server import FakeServer
-from lumio.settings import Settings
+from lumio.channel_status.schemas import OnlineWrite
+from lumio.dev.fakes.kick import FakeKickState
+from lumio.dev.fakes.kick import create_app as kick_app
+from lumio.dev.fakes.server import FakeServer
+from lumio.kit.permissions import RoleName
+from lumio.kit.settings import Settings
+from lumio.platforms.base import Platform
 from tests.conftest import Factory
 
 

@@ -10,10 +10,11 @@ from playwright.async_api import Locator, Page, expect
 from redis.asyncio import Redis
 
 from lumio.channel_status import repository as status
-from lumio.channel_status.schemas import OfflineWrite, OnlineWrite, Platform
+from lumio.channel_status.schemas import OfflineWrite, OnlineWrite
 from lumio.channels import repository as channels
 from lumio.events.publisher import publish
 from lumio.events.schemas import Reason, StatusEvent
+from lumio.platforms.base import Platform
 from tests.conftest import Member
 
 

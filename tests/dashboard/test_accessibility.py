@@ -12,9 +12,9 @@ from playwright.async_api import Page, expect
 from redis.asyncio import Redis
 
 from lumio.accounts import service as accounts
-from lumio.accounts.permissions import RoleName
-from lumio.channel_status.schemas import Platform
+from lumio.kit.permissions import RoleName
 from lumio.manual_connect.service import manual_key
+from lumio.platforms.base import Platform
 from tests.apiserver import ApiProcess
 from tests.conftest import Factory
 from tests.dashboard.conftest import screenshot_path

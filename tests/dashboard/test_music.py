@@ -19,9 +19,9 @@ pytest.importorskip("playwright.async_api", reason="the browser tests need playw
 from playwright.async_api import Page, Route, expect
 from redis.asyncio import Redis
 
-from lumio.accounts.permissions import RoleName
 from lumio.events.publisher import publish
 from lumio.events.schemas import Reason, StatusEvent
+from lumio.kit.permissions import RoleName
 from tests.apiserver import ApiProcess
 from tests.conftest import Factory
 from tests.dashboard.flows import sign_in

@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 
 import httpx
 
-from lumio.accounts.permissions import RoleName
 from lumio.dashboard.assets import bundle, make_bundle
+from lumio.kit.permissions import RoleName
 from tests.conftest import Factory
 
 

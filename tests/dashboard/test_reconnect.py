@@ -13,10 +13,10 @@ pytest.importorskip("playwright.async_api", reason="the browser tests need playw
 from playwright.async_api import Page, expect
 from redis.asyncio import Redis
 
-from lumio.api.resources import create_redis
-from lumio.channel_status.schemas import Platform
+from lumio.dev.fakes.server import free_port
 from lumio.embedded import EmbeddedRedis
-from lumio.platforms.fakes.server import free_port
+from lumio.kit.resources import create_redis
+from lumio.platforms.base import Platform
 from tests.apiserver import ApiProcess
 from tests.conftest import Factory
 from tests.dashboard.conftest import screenshot_path

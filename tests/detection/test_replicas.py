@@ -45,10 +45,10 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from lumio.dev.fakes.kick import CHANNELS_PATH, FakeKickState
+from lumio.dev.fakes.kick import create_app as kick_app
+from lumio.dev.fakes.server import FakeServer
 from lumio.events.schemas import CHANNEL_PATTERN
-from lumio.platforms.fakes.kick import CHANNELS_PATH, FakeKickState
-from lumio.platforms.fakes.kick import create_app as kick_app
-from lumio.platforms.fakes.server import FakeServer
 
 LUMIO = Path(sys.executable).parent / "lumio"
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lumio.channel_status.schemas import OfflineWrite, OnlineWrite, Platform, StreamDataWrite
+from lumio.channel_status.schemas import OfflineWrite, OnlineWrite, StreamDataWrite
 from lumio.detection.state_machine import (
     ChannelState,
     Decision,
@@ -28,7 +28,7 @@ from lumio.detection.state_machine import (
     to_write,
 )
 from lumio.events.schemas import Reason
-from lumio.platforms.base import LiveStream, Observation, ObservationKind
+from lumio.platforms.base import LiveStream, Observation, ObservationKind, Platform
 
 T0 = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 STARTED = T0 - timedelta(minutes=3)

@@ -16,15 +16,15 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from lumio.channel_status import repository as status
-from lumio.channel_status.schemas import Platform
 from lumio.channels import repository as channels
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.worker import PlatformPoller, PollerConfig
-from lumio.platforms.fakes.kick import FakeKickState
-from lumio.platforms.fakes.kick import create_app as kick_app
-from lumio.platforms.fakes.server import FakeServer
+from lumio.dev.fakes.kick import FakeKickState
+from lumio.dev.fakes.kick import create_app as kick_app
+from lumio.dev.fakes.server import FakeServer
+from lumio.kit.settings import Settings
+from lumio.platforms.base import Platform
 from lumio.platforms.registry import build_adapter
-from lumio.settings import Settings
 from tests.conftest import Factory
 
 

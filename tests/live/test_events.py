@@ -14,9 +14,9 @@ import pytest
 from redis.asyncio import Redis
 
 from lumio.accounts import service as accounts
-from lumio.accounts.permissions import RoleName
 from lumio.events.publisher import publish
 from lumio.events.schemas import Reason, StatusEvent
+from lumio.kit.permissions import RoleName
 from tests.apiserver import ApiProcess
 from tests.conftest import Factory
 

@@ -12,8 +12,8 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
-from lumio.accounts.permissions import DEFAULT_ROLES, RoleName
-from lumio.auth.principal import Credential, Principal
+from lumio.kit.permissions import DEFAULT_ROLES, RoleName
+from lumio.kit.principal import Credential, Principal
 from lumio.manual_connect import service
 from lumio.manual_connect.service import manual_key
 

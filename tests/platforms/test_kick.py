@@ -8,21 +8,17 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from lumio.channel_status.schemas import Platform
+from lumio.dev.fakes.kick import FakeKickState, create_app
+from lumio.dev.fakes.server import FakeServer
+from lumio.dev.fakes.state import FailureMode, ManualClock
 from lumio.platforms.base import (
     ChannelNotFound,
     Observation,
     ObservationKind,
+    Platform,
     PlatformAdapter,
     PlatformError,
 )
-from lumio.platforms.fakes.kick import (
-    FailureMode,
-    FakeKickState,
-    ManualClock,
-    create_app,
-)
-from lumio.platforms.fakes.server import FakeServer
 from lumio.platforms.kick import (
     KickAdapter,
     KickConfig,

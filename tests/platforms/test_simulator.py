@@ -17,12 +17,12 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from lumio.channel_status import repository as status
-from lumio.channel_status.schemas import ChannelStatus, Platform
+from lumio.channel_status.schemas import ChannelStatus
 from lumio.detection.budget import budget_key, quota_key
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
-from lumio.dev import dev_settings, link_demo_channels
-from lumio.platforms.fakes.simulator import (
+from lumio.dev.run import dev_settings, link_demo_channels
+from lumio.dev.simulator import (
     CATEGORIES,
     DEMO_CHANNELS,
     Fakes,
@@ -31,9 +31,10 @@ from lumio.platforms.fakes.simulator import (
     Simulator,
     start_fakes,
 )
+from lumio.kit.settings import Settings
+from lumio.platforms.base import Platform
 from lumio.platforms.registry import build_adapter, configured_platforms
 from lumio.platforms.youtube import category_name
-from lumio.settings import Settings
 from tests.conftest import Factory
 
 GRACE = 4.0

@@ -10,17 +10,17 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from lumio.channel_status.schemas import Platform
+from lumio.dev.fakes.server import FakeServer
+from lumio.dev.fakes.state import FailureMode, ManualClock
+from lumio.dev.fakes.trovo import BLANK_CHANNEL, FakeTrovoState, create_app
 from lumio.platforms.base import (
     ChannelNotFound,
     Observation,
     ObservationKind,
+    Platform,
     PlatformAdapter,
     PlatformError,
 )
-from lumio.platforms.fakes.kick import FailureMode, ManualClock
-from lumio.platforms.fakes.server import FakeServer
-from lumio.platforms.fakes.trovo import BLANK_CHANNEL, FakeTrovoState, create_app
 from lumio.platforms.trovo import TrovoAdapter, TrovoConfig, trovo_username
 
 CLIENT_ID = "trovo-test-client"

@@ -9,19 +9,19 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lumio.dev.fakes.server import FakeServer, free_port
+from lumio.dev.fakes.twitch import (
+    DEFAULT_CLIENT_ID,
+    DEFAULT_CLIENT_SECRET,
+    FakeTwitchState,
+    create_app,
+)
 from lumio.platforms.base import (
     ChannelNotFound,
     ObservationKind,
     PlatformAdapter,
     PlatformError,
     ResolvedChannel,
-)
-from lumio.platforms.fakes.server import FakeServer, free_port
-from lumio.platforms.fakes.twitch import (
-    DEFAULT_CLIENT_ID,
-    DEFAULT_CLIENT_SECRET,
-    FakeTwitchState,
-    create_app,
 )
 from lumio.platforms.twitch import TwitchAdapter, TwitchConfig
 

@@ -11,6 +11,8 @@ import httpx
 import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from lumio.dev.fakes.server import FakeServer
+from lumio.dev.fakes.youtube import FailMode, FakeYouTubeState, create_app
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
@@ -19,8 +21,6 @@ from lumio.platforms.base import (
     PlatformError,
     ResolvedChannel,
 )
-from lumio.platforms.fakes.server import FakeServer
-from lumio.platforms.fakes.youtube import FailMode, FakeYouTubeState, create_app
 from lumio.platforms.youtube import YouTubeAdapter, YouTubeConfig, parse_feed
 
 KEY = "test-key"

@@ -20,18 +20,18 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from lumio.api.app import create_app
-from lumio.api.resources import create_redis
+from lumio.dev.fakes.server import FakeServer
+from lumio.dev.fakes.spotify import DEMO_TRACKS, FakeSpotifyState, FakeTrack
+from lumio.dev.fakes.spotify import create_app as spotify_fake_app
+from lumio.kit.resources import create_redis
+from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
-from lumio.platforms.fakes.server import FakeServer
-from lumio.platforms.fakes.spotify import DEMO_TRACKS, FakeSpotifyState, FakeTrack
-from lumio.platforms.fakes.spotify import create_app as spotify_fake_app
-from lumio.settings import Settings
 from lumio.spotify import repository
-from lumio.spotify.budget import BUDGET_KEY
-from lumio.spotify.client import SpotifyApp, SpotifyClient
-from lumio.spotify.crypto import cipher_for, new_key
+from lumio.spotify.linking.crypto import cipher_for, new_key
+from lumio.spotify.poller.budget import BUDGET_KEY
+from lumio.spotify.poller.client import SpotifyApp, SpotifyClient
+from lumio.spotify.poller.worker import SpotifyWorker, SpotifyWorkerConfig
 from lumio.spotify.schemas import NewLink, SpotifyProfile
-from lumio.spotify.worker import SpotifyWorker, SpotifyWorkerConfig
 from tests.conftest import Factory, Member
 
 TOKEN_KEY = new_key()

@@ -8,9 +8,9 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from lumio.settings import Settings
+from lumio.dev.demo import DEMO_USER, link_demo, start_dev_spotify
+from lumio.kit.settings import Settings
 from lumio.spotify import repository
-from lumio.spotify.demo import DEMO_USER, link_demo, start_dev_spotify
 from tests.conftest import Factory
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lumio.platforms.fakes.spotify import FakeSpotifyState, FakeTrack
+from lumio.dev.fakes.spotify import FakeSpotifyState, FakeTrack
 from tests.spotify.conftest import SpotifyClock
 
 REDIRECT = "http://127.0.0.1:9/callback"

@@ -15,19 +15,20 @@ import pytest
 from redis.asyncio import Redis
 
 from lumio.channel_status import repository as status
-from lumio.channel_status.schemas import OnlineWrite, Platform
+from lumio.channel_status.schemas import OnlineWrite
 from lumio.channels import repository as channels
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.worker import PlatformPoller, PollerConfig
+from lumio.dev.fakes.kick import FakeKickState
+from lumio.dev.fakes.kick import create_app as kick_app
+from lumio.dev.fakes.server import FakeServer
+from lumio.dev.fakes.spotify import FakeSpotifyState
 from lumio.events.publisher import publish
 from lumio.events.schemas import Reason, StatusEvent
+from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
-from lumio.platforms.fakes.kick import FakeKickState
-from lumio.platforms.fakes.kick import create_app as kick_app
-from lumio.platforms.fakes.server import FakeServer
-from lumio.platforms.fakes.spotify import FakeSpotifyState
+from lumio.platforms.base import Platform
 from lumio.platforms.registry import build_adapter
-from lumio.settings import Settings
 from lumio.spotify import repository as spotify_repo
 from tests.conftest import Factory, Member
 from tests.spotify.conftest import (

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from lumio.spotify.http import HttpError, HttpPool, HttpTimeout
+from lumio.spotify.poller.http import HttpError, HttpPool, HttpTimeout
 
 Answer = Callable[[bytes], bytes | None]
 

@@ -14,16 +14,16 @@ import pytest
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
-from lumio.accounts.permissions import RoleName
 from lumio.api.app import create_app
+from lumio.dev.fakes.server import free_port
+from lumio.dev.fakes.spotify import FakeSpotifyState
 from lumio.embedded import EmbeddedRedis
-from lumio.errors import Unavailable
+from lumio.kit.errors import Unavailable
+from lumio.kit.permissions import RoleName
+from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
-from lumio.platforms.fakes.server import free_port
-from lumio.platforms.fakes.spotify import FakeSpotifyState
-from lumio.settings import Settings
-from lumio.spotify.crypto import LOCAL_KEY_FILE, cipher_for, key_for, token_context
-from lumio.spotify.run import worker_settings
+from lumio.spotify.linking.crypto import LOCAL_KEY_FILE, cipher_for, key_for, token_context
+from lumio.spotify.poller.run import worker_settings
 from tests.conftest import PASSWORD, Factory, Member
 from tests.spotify.conftest import consent, link_account
 

@@ -16,12 +16,12 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from lumio.dev.fakes.spotify import CURRENTLY_PLAYING, TOKEN, FakeSpotifyState, FakeTrack
 from lumio.events.schemas import channel_for
+from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
-from lumio.platforms.fakes.spotify import CURRENTLY_PLAYING, TOKEN, FakeSpotifyState, FakeTrack
-from lumio.settings import Settings
-from lumio.spotify.budget import BUDGET_KEY
-from lumio.spotify.crypto import cipher_for, token_context
+from lumio.spotify.linking.crypto import cipher_for, token_context
+from lumio.spotify.poller.budget import BUDGET_KEY
 from tests.conftest import Factory
 from tests.spotify.conftest import Linked, SpotifyClock, Workers, consent, link_account
 

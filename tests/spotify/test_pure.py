@@ -9,19 +9,25 @@ from uuid import uuid4
 import orjson
 import pytest
 
-from lumio.platforms.fakes.spotify import DEMO_EPISODE, DEMO_TRACKS, episode_json, track_json
-from lumio.settings import Settings
-from lumio.spotify import gate
-from lumio.spotify.client import parse_currently_playing
-from lumio.spotify.crypto import TokenCipher, TokenUndecryptable, decode_key, new_key, token_context
-from lumio.spotify.intervals import (
+from lumio.dev.fakes.spotify import DEMO_EPISODE, DEMO_TRACKS, episode_json, track_json
+from lumio.kit.settings import Settings
+from lumio.spotify.gate import rules as gate
+from lumio.spotify.linking.crypto import (
+    TokenCipher,
+    TokenUndecryptable,
+    decode_key,
+    new_key,
+    token_context,
+)
+from lumio.spotify.poller.client import parse_currently_playing
+from lumio.spotify.poller.intervals import (
     SpotifyIntervals,
     error_backoff,
     next_poll_delay,
     now_playing_ttl,
     refresh_due,
 )
-from lumio.spotify.playback import PlaybackState, advance
+from lumio.spotify.poller.playback import PlaybackState, advance
 from lumio.spotify.schemas import Item, ItemKind, NowPlaying
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

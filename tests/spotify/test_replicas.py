@@ -17,12 +17,12 @@ from uuid import UUID
 import asyncpg
 from redis.asyncio import Redis
 
-from lumio.platforms.fakes.spotify import (
+from lumio.dev.fakes.spotify import (
     CURRENTLY_PLAYING,
     CURRENTLY_PLAYING_PATH,
     FakeSpotifyState,
 )
-from lumio.settings import Settings
+from lumio.kit.settings import Settings
 from tests.conftest import Factory
 from tests.spotify.conftest import INTERVAL, TOKEN_KEY, Linked, Workers, quick_link, wait_until
 

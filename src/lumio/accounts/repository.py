@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from lumio.accounts.permissions import DEFAULT_ROLES, RoleName
 from lumio.accounts.schemas import Membership, User
 from lumio.db.pool import Executor
+from lumio.kit.permissions import DEFAULT_ROLES, RoleName
 
 INSERT_USER = "INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id"
 USER_BY_EMAIL = "SELECT id, email, password_hash FROM users WHERE email = $1"

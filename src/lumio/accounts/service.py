@@ -7,11 +7,10 @@ from uuid import UUID
 
 import asyncpg
 
-from lumio.accounts import repository
-from lumio.accounts.permissions import RoleName
+from lumio.accounts import passwords, repository
 from lumio.accounts.schemas import Membership
-from lumio.auth import passwords
-from lumio.errors import BadRequest, Conflict, NotFound
+from lumio.kit.errors import BadRequest, Conflict, NotFound
+from lumio.kit.permissions import RoleName
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 

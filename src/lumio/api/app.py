@@ -13,12 +13,13 @@ from starlette.responses import Response
 
 from lumio import __version__
 from lumio.api.graphql.endpoint import GraphQLEndpoint
-from lumio.api.middleware import BodySizeLimit
-from lumio.api.problems import DATABASE_DOWN, install_problem_handlers
-from lumio.api.resources import Resources, open_resources, resources_of
 from lumio.api.routes import pages, v1
+from lumio.auth.service import authenticate
 from lumio.channel_status.endpoints import channel_status_route
-from lumio.settings import Settings
+from lumio.kit.middleware import BodySizeLimit
+from lumio.kit.problems import DATABASE_DOWN, install_problem_handlers
+from lumio.kit.resources import Resources, open_resources, resources_of
+from lumio.kit.settings import Settings
 
 
 async def healthz(request: Request) -> Response:
@@ -48,7 +49,7 @@ def begin_shutdown(app: FastAPI) -> None:
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_resources(settings) as resources:
+        async with open_resources(settings, authenticate) as resources:
             app.state.resources = resources
             # Everything built so far lives as long as the process: keep it out of the
             # collector's generations, whose full passes otherwise stall requests for ~90 ms.

@@ -9,14 +9,15 @@ from fastapi import APIRouter, Request
 from pydantic import Field
 from starlette.responses import Response
 
-from lumio.api.auth import SESSION_COOKIE
-from lumio.api.deps import ApiModel, AppResources, CurrentPrincipal
-from lumio.api.deps import problem_responses as errors
-from lumio.api.resources import resources_of
-from lumio.auth import secrets, service
-from lumio.auth.principal import Credential, Principal
+from lumio.auth import service
 from lumio.auth.schemas import ApiKeyInfo
-from lumio.errors import BadRequest
+from lumio.kit import secrets
+from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal
+from lumio.kit.deps import problem_responses as errors
+from lumio.kit.errors import BadRequest
+from lumio.kit.principal import Credential, Principal
+from lumio.kit.request_auth import SESSION_COOKIE
+from lumio.kit.resources import resources_of
 
 router = APIRouter(tags=["authentication"])
 

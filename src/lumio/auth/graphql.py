@@ -6,10 +6,10 @@ from uuid import UUID
 
 import strawberry
 
-from lumio.api.graphql.context import Info
 from lumio.auth import service
 from lumio.auth.schemas import AccountView
-from lumio.errors import BadRequest
+from lumio.kit.errors import BadRequest
+from lumio.kit.graphql import Info
 
 
 @strawberry.type(name="Account")

@@ -7,8 +7,8 @@ from uuid import UUID
 
 import asyncpg
 
-from lumio.auth.principal import Credential, Principal
 from lumio.db.pool import Executor
+from lumio.kit.principal import Credential, Principal
 
 # The key's permissions are its user's role in the key's account *now*: a key stops working
 # when its user leaves the account, and follows role changes.

@@ -10,14 +10,15 @@ import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from lumio.accounts import passwords
 from lumio.accounts import repository as accounts_repository
 from lumio.accounts.service import normalise_email
-from lumio.auth import passwords, secrets
 from lumio.auth import repository as auth_repository
-from lumio.auth.cache import INVALIDATE_CHANNEL, AuthCache
-from lumio.auth.principal import Credential, Principal
 from lumio.auth.schemas import AccountView, ApiKeyInfo, CreatedApiKey, LoginResult
-from lumio.errors import BadRequest, NotFound, Unauthenticated
+from lumio.kit import secrets
+from lumio.kit.auth_cache import INVALIDATE_CHANNEL, AuthCache
+from lumio.kit.errors import BadRequest, NotFound, Unauthenticated
+from lumio.kit.principal import Credential, Principal
 
 log = logging.getLogger(__name__)
 

@@ -9,12 +9,12 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lumio.api.auth import authenticate_request
-from lumio.api.deps import ApiModel, AppResources, CurrentPrincipal, json_response
-from lumio.api.deps import problem_responses as errors
-from lumio.api.resources import resources_of
 from lumio.channel_status import service
 from lumio.channel_status.schemas import ChannelStatus
+from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal, json_response
+from lumio.kit.deps import problem_responses as errors
+from lumio.kit.request_auth import authenticate_request
+from lumio.kit.resources import resources_of
 
 router = APIRouter(tags=["channel status"])
 

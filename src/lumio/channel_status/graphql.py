@@ -6,9 +6,9 @@ from datetime import datetime
 
 import strawberry
 
-from lumio.api.graphql.context import Info
 from lumio.channel_status import service
 from lumio.channel_status.schemas import ChannelStatus as ChannelStatusRow
+from lumio.kit.graphql import Info
 
 
 @strawberry.type(name="ChannelStatus")

@@ -19,10 +19,10 @@ from lumio.channel_status.schemas import (
     OfflineWrite,
     OnlineAccount,
     OnlineWrite,
-    Platform,
     StreamDataWrite,
 )
 from lumio.db.pool import Executor
+from lumio.platforms.base import Platform
 
 W = TypeVar("W", OnlineWrite, OfflineWrite, StreamDataWrite)
 

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from uuid import UUID
 
-
-class Platform(StrEnum):
-    TWITCH = "twitch"
-    YOUTUBE = "youtube"
-    KICK = "kick"
-    TROVO = "trovo"
+from lumio.platforms.base import Platform
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncpg
 
-from lumio.accounts.permissions import Permission
-from lumio.auth.principal import Principal
 from lumio.channel_status import repository
 from lumio.channel_status.schemas import ChannelStatus
+from lumio.kit.permissions import Permission
+from lumio.kit.principal import Principal
 
 
 async def read_channel_status(db: asyncpg.Pool, principal: Principal) -> list[ChannelStatus]:

@@ -8,10 +8,10 @@ from fastapi import APIRouter
 from pydantic import Field
 from starlette.responses import Response
 
-from lumio.api.deps import ApiModel, AppResources, CurrentPrincipal
-from lumio.api.deps import problem_responses as errors
 from lumio.channels import service
 from lumio.channels.schemas import LinkedChannel
+from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal
+from lumio.kit.deps import problem_responses as errors
 
 router = APIRouter(prefix="/channels", tags=["linked channels"])
 

@@ -6,9 +6,9 @@ from datetime import datetime
 
 import strawberry
 
-from lumio.api.graphql.context import Info
 from lumio.channels import service
 from lumio.channels.schemas import LinkedChannel
+from lumio.kit.graphql import Info
 
 
 @strawberry.type(name="LinkedChannel")

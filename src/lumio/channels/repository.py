@@ -9,9 +9,9 @@ from uuid import UUID
 import asyncpg
 import orjson
 
-from lumio.channel_status.schemas import Platform
 from lumio.channels.schemas import ClaimedChannel, LinkedChannel, PollOutcome
 from lumio.db.pool import Executor
+from lumio.platforms.base import Platform
 
 LINK = """
 INSERT INTO platform_channels (account_id, platform, channel_id, display_name)

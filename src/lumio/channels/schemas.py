@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from lumio.channel_status.schemas import Platform
+from lumio.platforms.base import Platform
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,17 +9,16 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from lumio.accounts.permissions import Permission
-from lumio.auth.principal import Principal
-from lumio.channel_status.schemas import Platform
 from lumio.channels import repository
 from lumio.channels.schemas import LinkedChannel
-from lumio.errors import BadRequest, NotFound, Unavailable
 from lumio.events.publisher import publish
 from lumio.events.schemas import Reason, StatusEvent
-from lumio.platforms.base import ChannelNotFound, PlatformError
+from lumio.kit.errors import BadRequest, NotFound, Unavailable
+from lumio.kit.permissions import Permission
+from lumio.kit.principal import Principal
+from lumio.kit.settings import Settings
+from lumio.platforms.base import ChannelNotFound, Platform, PlatformError
 from lumio.platforms.registry import build_adapter, configured_platforms
-from lumio.settings import Settings
 
 
 def parse_platform(value: str) -> Platform:

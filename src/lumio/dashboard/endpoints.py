@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from lumio.dashboard.assets import bundle
-from lumio.errors import NotFound
+from lumio.kit.errors import NotFound
 
 router = APIRouter()
 

@@ -16,8 +16,7 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from lumio.channel_status.schemas import Platform
-from lumio.platforms.base import RateLimitInfo
+from lumio.platforms.base import Platform, RateLimitInfo
 
 log = logging.getLogger(__name__)
 

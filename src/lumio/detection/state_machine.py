@@ -36,9 +36,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
-from lumio.channel_status.schemas import OfflineWrite, OnlineWrite, Platform, StreamDataWrite
+from lumio.channel_status.schemas import OfflineWrite, OnlineWrite, StreamDataWrite
 from lumio.events.schemas import Reason
-from lumio.platforms.base import LiveStream, Observation, ObservationKind
+from lumio.platforms.base import LiveStream, Observation, ObservationKind, Platform
 
 STATE_VERSION = 1
 

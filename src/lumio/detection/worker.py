@@ -23,13 +23,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from lumio.channel_status import repository as status_repository
-from lumio.channel_status.schemas import (
-    Applied,
-    OfflineWrite,
-    OnlineWrite,
-    Platform,
-    StreamDataWrite,
-)
+from lumio.channel_status.schemas import Applied, OfflineWrite, OnlineWrite, StreamDataWrite
 from lumio.channels import repository as channels_repository
 from lumio.channels.schemas import ClaimedChannel, PollOutcome
 from lumio.detection.budget import PlatformBudget
@@ -44,8 +38,8 @@ from lumio.detection.state_machine import (
 )
 from lumio.events.publisher import publish
 from lumio.events.schemas import Reason, StatusEvent
-from lumio.platforms.base import Observation, ObservationKind, PlatformAdapter
-from lumio.settings import Settings
+from lumio.kit.settings import Settings
+from lumio.platforms.base import Observation, ObservationKind, Platform, PlatformAdapter
 
 log = logging.getLogger(__name__)
 

@@ -7,13 +7,13 @@ from uuid import UUID
 
 from fastapi import APIRouter, Request
 
-from lumio.accounts.permissions import Permission
-from lumio.api.auth import authenticate_request
-from lumio.api.deps import AppResources, CurrentPrincipal
-from lumio.api.deps import problem_responses as errors
-from lumio.api.problems import DATABASE_DOWN
-from lumio.api.resources import Resources
-from lumio.errors import LumioError
+from lumio.kit.deps import AppResources, CurrentPrincipal
+from lumio.kit.deps import problem_responses as errors
+from lumio.kit.errors import LumioError
+from lumio.kit.permissions import Permission
+from lumio.kit.problems import DATABASE_DOWN
+from lumio.kit.request_auth import authenticate_request
+from lumio.kit.resources import Resources
 from lumio.live.stream import AccountStream, EventStreamResponse, Verdict, verdict
 
 router = APIRouter(tags=["live updates"])

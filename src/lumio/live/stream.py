@@ -27,10 +27,10 @@ from redis.asyncio import Redis
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from lumio.accounts.permissions import Permission
-from lumio.auth.principal import Principal
 from lumio.events.schemas import channel_for
-from lumio.live.subscriber import Kind, Received, follow
+from lumio.kit.permissions import Permission
+from lumio.kit.principal import Principal
+from lumio.kit.pubsub import Kind, Received, follow
 
 
 class Verdict(StrEnum):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from lumio.api.deps import ApiModel, AppResources, CurrentPrincipal
-from lumio.api.deps import problem_responses as errors
+from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal
+from lumio.kit.deps import problem_responses as errors
 from lumio.manual_connect import service
 from lumio.manual_connect.service import ManualStatus
 

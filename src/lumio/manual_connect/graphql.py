@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from lumio.api.graphql.context import Info
+from lumio.kit.graphql import Info
 from lumio.manual_connect import service
 from lumio.manual_connect.service import ManualStatus
 

@@ -8,11 +8,11 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from lumio.accounts.permissions import Permission
-from lumio.auth.principal import Principal
-from lumio.errors import Unavailable
 from lumio.events.publisher import publish
 from lumio.events.schemas import Reason, StatusEvent
+from lumio.kit.errors import Unavailable
+from lumio.kit.permissions import Permission
+from lumio.kit.principal import Principal
 
 KEY_PREFIX = "lumio:spotify_manual:"
 DEFAULT_TTL_SECONDS = 1800

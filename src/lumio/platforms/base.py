@@ -7,7 +7,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
-from lumio.channel_status.schemas import Platform
+
+class Platform(StrEnum):
+    TWITCH = "twitch"
+    YOUTUBE = "youtube"
+    KICK = "kick"
+    TROVO = "trovo"
 
 
 class ObservationKind(StrEnum):

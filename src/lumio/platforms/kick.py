@@ -23,12 +23,12 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 
-from lumio.channel_status.schemas import Platform
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
     Observation,
     ObservationKind,
+    Platform,
     PlatformError,
     RateLimitInfo,
     ResolvedChannel,

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import httpx
 
-from lumio.channel_status.schemas import Platform
-from lumio.platforms.base import PlatformAdapter
+from lumio.kit.settings import Settings
+from lumio.platforms.base import Platform, PlatformAdapter
 from lumio.platforms.kick import KickAdapter, KickConfig
 from lumio.platforms.trovo import TrovoAdapter, TrovoConfig
 from lumio.platforms.twitch import TwitchAdapter, TwitchConfig
 from lumio.platforms.youtube import YouTubeAdapter, YouTubeConfig
-from lumio.settings import Settings
 
 
 def build_adapter(

@@ -15,12 +15,12 @@ from datetime import datetime
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from lumio.channel_status.schemas import Platform
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
     Observation,
     ObservationKind,
+    Platform,
     PlatformError,
     ResolvedChannel,
 )

@@ -27,12 +27,12 @@ import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
-from lumio.channel_status.schemas import Platform
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
     Observation,
     ObservationKind,
+    Platform,
     PlatformError,
     RateLimitInfo,
     ResolvedChannel,

@@ -11,9 +11,9 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from lumio.api.deps import ApiModel, AppResources, CurrentPrincipal
-from lumio.api.deps import problem_responses as errors
-from lumio.errors import LumioError
+from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal
+from lumio.kit.deps import problem_responses as errors
+from lumio.kit.errors import LumioError
 from lumio.spotify import service
 from lumio.spotify.schemas import Authorization, Connection, NowPlaying, Play
 

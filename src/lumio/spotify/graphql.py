@@ -8,7 +8,7 @@ from datetime import datetime
 
 import strawberry
 
-from lumio.api.graphql.context import Info
+from lumio.kit.graphql import Info
 from lumio.spotify import service
 from lumio.spotify.endpoints import CALLBACK_ROUTE
 from lumio.spotify.schemas import Authorization, Connection, NowPlaying, Play

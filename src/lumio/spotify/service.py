@@ -22,16 +22,16 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from lumio.accounts.permissions import Permission
-from lumio.auth.principal import Principal
 from lumio.channel_status.repository import is_any_online
-from lumio.errors import BadRequest, Forbidden, NotFound, Unavailable
+from lumio.kit.errors import BadRequest, Forbidden, NotFound, Unavailable
+from lumio.kit.permissions import Permission
+from lumio.kit.principal import Principal
+from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
-from lumio.settings import Settings
-from lumio.spotify import now_playing
 from lumio.spotify import repository as repo
-from lumio.spotify.client import SCOPES, InvalidGrant, SpotifyApp, SpotifyClient, TokenError
-from lumio.spotify.crypto import cipher_for
+from lumio.spotify.linking.crypto import cipher_for
+from lumio.spotify.poller import now_playing
+from lumio.spotify.poller.client import SCOPES, InvalidGrant, SpotifyApp, SpotifyClient, TokenError
 from lumio.spotify.schemas import Authorization, Connection, NewLink, NowPlaying, Play
 
 STATE_PREFIX = "lumio:spotify_oauth:"

@@ -32,14 +32,14 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from lumio.api.auth import authenticate_request
 from lumio.api.graphql import fastpath
-from lumio.api.graphql.context import Context
 from lumio.api.graphql.limits import depth_limit
 from lumio.api.graphql.schema import schema as strawberry_schema
-from lumio.api.problems import DATABASE_DOWN
-from lumio.api.resources import resources_of
-from lumio.errors import BadRequest, LumioError, Unavailable
+from lumio.kit.errors import BadRequest, LumioError, Unavailable
+from lumio.kit.graphql import Context
+from lumio.kit.problems import DATABASE_DOWN
+from lumio.kit.request_auth import authenticate_request
+from lumio.kit.resources import resources_of
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ CREATE TABLE spotify_connections (
     spotify_user_id    text NOT NULL CHECK (length(spotify_user_id) BETWEEN 1 AND 200),
     display_name       text CHECK (length(display_name) <= 200),
     scope              text NOT NULL DEFAULT '',
-    -- AES-256-GCM ciphertexts (lumio.spotify.crypto); the plaintext never reaches the database.
+    -- AES-256-GCM ciphertexts (lumio.spotify.linking.crypto); the plaintext never reaches the database.
     access_token       bytea NOT NULL,
     refresh_token      bytea NOT NULL,
     access_expires_at  timestamptz NOT NULL,

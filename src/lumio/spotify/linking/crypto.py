@@ -26,8 +26,8 @@ from uuid import UUID
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from lumio.errors import Unavailable
-from lumio.settings import Settings
+from lumio.kit.errors import Unavailable
+from lumio.kit.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ from urllib.parse import urlencode
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from lumio.settings import Settings
-from lumio.spotify.http import HttpError, HttpPool, HttpResponse, HttpTimeout
+from lumio.kit.settings import Settings
+from lumio.spotify.poller.http import HttpError, HttpPool, HttpResponse, HttpTimeout
 from lumio.spotify.schemas import Item, ItemKind, NowPlaying, SpotifyProfile, TokenGrant
 
 SCOPES = ("user-read-currently-playing", "user-read-playback-state")

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
 
-from lumio.accounts.permissions import Permission
-from lumio.errors import Forbidden
+from lumio.kit.errors import Forbidden
+from lumio.kit.permissions import Permission
 
 
 class Credential(StrEnum):

@@ -1,6 +1,7 @@
-"""Following one Redis pub/sub channel through Redis restarts.
+"""The one pub/sub follower: a Redis channel or pattern, followed through Redis restarts.
 
-The reader polls ``get_message`` with a timeout and is never cancelled: redis-py's pub/sub
+Every subscriber of the system (live streams, the Spotify gate keeper, the credential cache)
+reads through ``follow``. The reader polls ``get_message`` with a timeout and is never cancelled: redis-py's pub/sub
 reader can swallow a cancellation and hang (the same reason as ``listen_for_invalidations``).
 Whoever iterates decides when to stop, at least once per ``poll_seconds``, and closes the
 iterator (``contextlib.aclosing``), which closes the subscription.
@@ -11,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from enum import StrEnum
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from lumio.kit.clock import backoff_seconds
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ class Kind(StrEnum):
 class Received:
     kind: Kind
     data: bytes = b""
+    # The channel a message came on (useful with a pattern subscription).
+    channel: bytes = b""
 
 
 IDLE = Received(Kind.IDLE)
@@ -43,23 +47,30 @@ IDLE = Received(Kind.IDLE)
 
 def retry_delay(failures: int, base: float, cap: float) -> float:
     """Exponential backoff with full jitter, so that many streams do not reconnect in step."""
-    return random.uniform(0, min(cap, base * 2 ** max(failures - 1, 0)))
+    return backoff_seconds(failures, base, cap)
 
 
 async def follow(
     redis: Redis,
     channel: str,
     *,
+    pattern: bool = False,
     poll_seconds: float = 0.5,
     retry_base_seconds: float = 0.5,
     retry_cap_seconds: float = 5.0,
 ) -> AsyncGenerator[Received, None]:
-    """Yield the channel's messages, forever, with SUBSCRIBED after every (re)subscription."""
+    """Yield the channel's messages, forever, with SUBSCRIBED after every (re)subscription.
+
+    With ``pattern``, ``channel`` is a glob (PSUBSCRIBE) and each message names its channel.
+    A lost subscription is logged once per outage, not once per retry.
+    """
     failures = 0
     while True:
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
-            await pubsub.subscribe(channel)
+            await (pubsub.psubscribe(channel) if pattern else pubsub.subscribe(channel))
+            if failures:
+                log.info("subscription to %s restored", channel)
             failures = 0
             yield Received(Kind.SUBSCRIBED)
             while True:
@@ -68,11 +79,12 @@ async def follow(
                 )
                 if message is None:
                     yield IDLE
-                elif message["type"] == "message":
-                    yield Received(Kind.MESSAGE, message["data"])
+                elif message["type"] in ("message", "pmessage"):
+                    yield Received(Kind.MESSAGE, message["data"], _bytes(message["channel"]))
         except (RedisError, OSError) as exc:
             failures += 1
-            log.info("live stream lost its subscription to %s: %s", channel, exc)
+            if failures == 1:
+                log.warning("lost the subscription to %s, retrying: %s", channel, exc)
         finally:
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
@@ -82,3 +94,7 @@ async def follow(
         while (left := resume_at - loop.time()) > 0:
             await asyncio.sleep(min(left, poll_seconds))
             yield IDLE
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lumio.api.problems import PROBLEM_JSON
+from lumio.kit.problems import PROBLEM_JSON
 
 
 class BodySizeLimit:

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from lumio.settings import Settings
+from lumio.kit.settings import Settings
 from lumio.spotify.schemas import ItemKind, NowPlaying
 
 # Wake this long after the track's computed end, so that the next one has started.

@@ -11,15 +11,15 @@ import httpx
 from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
-from lumio.api.resources import create_redis
 from lumio.db.pool import create_pool
 from lumio.detection.worker import worker_id
-from lumio.errors import Unavailable
-from lumio.settings import Settings
-from lumio.spotify.client import SpotifyApp, SpotifyClient
-from lumio.spotify.crypto import cipher_for, with_local_key
-from lumio.spotify.metrics import SpotifyMetrics
-from lumio.spotify.worker import SpotifyWorker, SpotifyWorkerConfig
+from lumio.kit.errors import Unavailable
+from lumio.kit.resources import create_redis
+from lumio.kit.settings import Settings
+from lumio.spotify.linking.crypto import cipher_for, with_local_key
+from lumio.spotify.poller.client import SpotifyApp, SpotifyClient
+from lumio.spotify.poller.metrics import SpotifyMetrics
+from lumio.spotify.poller.worker import SpotifyWorker, SpotifyWorkerConfig
 
 log = logging.getLogger(__name__)
 

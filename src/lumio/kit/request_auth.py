@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from starlette.requests import HTTPConnection
 
-from lumio.api.resources import resources_of
-from lumio.auth import secrets
-from lumio.auth.principal import Credential, Principal
-from lumio.auth.service import authenticate
-from lumio.errors import Forbidden, Unauthenticated
+from lumio.kit import secrets
+from lumio.kit.errors import Forbidden, Unauthenticated
+from lumio.kit.principal import Credential, Principal
+from lumio.kit.resources import resources_of
 
 SESSION_COOKIE = "lumio_session"
 CSRF_HEADER = "x-csrf-token"
@@ -34,11 +33,13 @@ async def authenticate_request(conn: HTTPConnection, method: str) -> Principal:
     resources = resources_of(conn)
     token = bearer_token(conn)
     if token is not None:
-        return await authenticate(resources.db, resources.auth_cache, token, Credential.API_KEY)
+        return await resources.authenticator(
+            resources.db, resources.auth_cache, token, Credential.API_KEY
+        )
     session_token = conn.cookies.get(SESSION_COOKIE)
     if not session_token:
         raise Unauthenticated("sign in or send an API key as 'Authorization: Bearer <key>'")
-    principal = await authenticate(
+    principal = await resources.authenticator(
         resources.db, resources.auth_cache, session_token, Credential.SESSION
     )
     if method not in SAFE_METHODS and not secrets.csrf_matches(

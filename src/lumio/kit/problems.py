@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from lumio.errors import LumioError, Unavailable
+from lumio.kit.errors import LumioError, Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -24,13 +24,13 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
-from lumio.accounts.permissions import Permission
-from lumio.auth.principal import Credential, Principal
-from lumio.platforms.fakes.server import FakeServer
-from lumio.platforms.fakes.spotify import FakeSpotifyState, create_app
-from lumio.settings import Settings
+from lumio.dev.fakes.server import FakeServer
+from lumio.dev.fakes.spotify import FakeSpotifyState, create_app
+from lumio.kit.permissions import Permission
+from lumio.kit.principal import Credential, Principal
+from lumio.kit.settings import Settings
 from lumio.spotify import service
-from lumio.spotify.crypto import with_local_key
+from lumio.spotify.linking.crypto import with_local_key
 from lumio.spotify.schemas import Connection
 
 DEMO_USER = "demo"

@@ -22,24 +22,25 @@ from redis.asyncio import Redis
 
 from lumio.accounts import repository as accounts_repository
 from lumio.accounts import service as accounts
-from lumio.api.resources import create_redis
 from lumio.auth.service import create_api_key
 from lumio.channel_status import repository as channel_status
-from lumio.channel_status.schemas import OfflineWrite, OnlineWrite, Platform
+from lumio.channel_status.schemas import OfflineWrite, OnlineWrite
 from lumio.channels import repository as channels_repository
 from lumio.channels.service import link_channel
 from lumio.db.pool import create_pool
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
-from lumio.errors import LumioError
-from lumio.platforms.fakes.simulator import DEMO_CHANNELS, Fakes, Simulator, start_fakes
+from lumio.dev.demo import link_demo, start_dev_spotify
+from lumio.dev.simulator import DEMO_CHANNELS, Fakes, Simulator, start_fakes
+from lumio.kit.errors import LumioError
+from lumio.kit.resources import create_redis
+from lumio.kit.settings import Settings
+from lumio.platforms.base import Platform
 from lumio.platforms.registry import build_adapter, configured_platforms
 from lumio.serve import uvicorn_server
-from lumio.settings import Settings
-from lumio.spotify.client import SpotifyApp
-from lumio.spotify.demo import link_demo, start_dev_spotify
+from lumio.spotify.poller.client import SpotifyApp
+from lumio.spotify.poller.run import build_worker as build_spotify_worker
 from lumio.spotify.repository import get_connection
-from lumio.spotify.run import build_worker as build_spotify_worker
 
 log = logging.getLogger(__name__)
 

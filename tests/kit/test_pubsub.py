@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from lumio.api.resources import create_redis
+from lumio.dev.fakes.server import free_port
 from lumio.embedded import EmbeddedRedis
-from lumio.live.subscriber import Kind, Received, follow, retry_delay
-from lumio.platforms.fakes.server import free_port
+from lumio.kit.pubsub import Kind, Received, follow, retry_delay
+from lumio.kit.resources import create_redis
 
 
 @pytest.fixture
@@ -43,13 +43,30 @@ async def test_resubscribes_after_a_redis_restart(own_redis: EmbeddedRedis) -> N
         async with contextlib.aclosing(items):
             assert (await next_not_idle(items)).kind is Kind.SUBSCRIBED
             await publisher.publish("lumio:test", b"one")
-            assert await next_not_idle(items) == Received(Kind.MESSAGE, b"one")
+            assert await next_not_idle(items) == Received(Kind.MESSAGE, b"one", b"lumio:test")
             await asyncio.to_thread(own_redis.stop)
             assert (await next_not_idle(items)).kind is Kind.LOST
             await asyncio.to_thread(own_redis.start)
             assert (await next_not_idle(items)).kind is Kind.SUBSCRIBED
             await publisher.publish("lumio:test", b"two")
-            assert await next_not_idle(items) == Received(Kind.MESSAGE, b"two")
+            assert await next_not_idle(items) == Received(Kind.MESSAGE, b"two", b"lumio:test")
+    finally:
+        await redis.aclose()
+        await publisher.aclose()
+
+
+async def test_a_pattern_names_each_message_channel(own_redis: EmbeddedRedis) -> None:
+    redis = create_redis(own_redis.url)
+    publisher = create_redis(own_redis.url)
+    items = follow(redis, "lumio:p:*", pattern=True, poll_seconds=0.1)
+    try:
+        async with contextlib.aclosing(items):
+            assert (await next_not_idle(items)).kind is Kind.SUBSCRIBED
+            await publisher.publish("lumio:p:a", b"one")
+            await publisher.publish("lumio:other", b"ignored")
+            await publisher.publish("lumio:p:b", b"two")
+            assert await next_not_idle(items) == Received(Kind.MESSAGE, b"one", b"lumio:p:a")
+            assert await next_not_idle(items) == Received(Kind.MESSAGE, b"two", b"lumio:p:b")
     finally:
         await redis.aclose()
         await publisher.aclose()

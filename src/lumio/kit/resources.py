@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -16,11 +16,16 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
-from lumio.auth.cache import INVALIDATE_CHANNEL, AuthCache
 from lumio.db.pool import create_pool
-from lumio.settings import Settings
+from lumio.kit.auth_cache import INVALIDATE_CHANNEL, AuthCache
+from lumio.kit.principal import Credential, Principal
+from lumio.kit.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# Turns a presented secret into its principal. The registry passes the auth domain's
+# function in, so that the kit, which every domain imports, imports no domain itself.
+Authenticator = Callable[[asyncpg.Pool, AuthCache, str, Credential], Awaitable[Principal]]
 
 
 @dataclass(slots=True)
@@ -31,6 +36,7 @@ class Resources:
     auth_cache: AuthCache
     # For the platforms' APIs (resolving a channel when it is linked).
     http: httpx.AsyncClient
+    authenticator: Authenticator
     # Set when the server starts to stop: long-lived responses (live streams) end by themselves
     # instead of holding the shutdown open (see lumio.serve).
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
@@ -80,7 +86,9 @@ async def listen_for_invalidations(redis: Redis, cache: AuthCache, stop: asyncio
 
 
 @contextlib.asynccontextmanager
-async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
+async def open_resources(
+    settings: Settings, authenticator: Authenticator
+) -> AsyncIterator[Resources]:
     assert settings.database_url, "the database URL is resolved before start"
     assert settings.redis_url, "the Redis URL is resolved before start"
     db = await create_pool(
@@ -92,7 +100,7 @@ async def open_resources(settings: Settings) -> AsyncIterator[Resources]:
     listener = asyncio.create_task(listen_for_invalidations(redis, cache, stop))
     try:
         async with httpx.AsyncClient(timeout=settings.platform_timeout_seconds) as http:
-            resources = Resources(settings, db, redis, cache, http)
+            resources = Resources(settings, db, redis, cache, http, authenticator)
             try:
                 yield resources
             finally:

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 from starlette.responses import Response
 
-from lumio.api.auth import authenticate_request
-from lumio.api.resources import Resources, resources_of
-from lumio.auth.principal import Principal
+from lumio.kit.principal import Principal
+from lumio.kit.request_auth import authenticate_request
+from lumio.kit.resources import Resources, resources_of
 
 
 async def _principal(request: Request) -> Principal:

@@ -25,11 +25,14 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from lumio.events.publisher import publish
-from lumio.settings import Settings
-from lumio.spotify import now_playing
+from lumio.kit.settings import Settings
 from lumio.spotify import repository as repo
-from lumio.spotify.budget import SpotifyBudget
-from lumio.spotify.client import (
+from lumio.spotify.gate.keeper import EventListener, GateKeeper, manual_among
+from lumio.spotify.gate.rules import reconcile_due
+from lumio.spotify.linking.crypto import TokenCipher, TokenUndecryptable, token_context
+from lumio.spotify.poller import now_playing
+from lumio.spotify.poller.budget import SpotifyBudget
+from lumio.spotify.poller.client import (
     Answer,
     Denied,
     InvalidGrant,
@@ -39,10 +42,7 @@ from lumio.spotify.client import (
     TokenError,
     Unauthorized,
 )
-from lumio.spotify.crypto import TokenCipher, TokenUndecryptable, token_context
-from lumio.spotify.gate import reconcile_due
-from lumio.spotify.gatekeeper import EventListener, GateKeeper, manual_among
-from lumio.spotify.intervals import (
+from lumio.spotify.poller.intervals import (
     SpotifyIntervals,
     error_backoff,
     jittered,
@@ -50,8 +50,8 @@ from lumio.spotify.intervals import (
     now_playing_ttl,
     refresh_due,
 )
-from lumio.spotify.metrics import SpotifyMetrics
-from lumio.spotify.playback import PlaybackState, advance
+from lumio.spotify.poller.metrics import SpotifyMetrics
+from lumio.spotify.poller.playback import PlaybackState, advance
 from lumio.spotify.schemas import (
     ClaimedConnection,
     LinkStatus,

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from lumio.platforms.fakes.kick import (
+from lumio.dev.fakes.state import (
     EpochClock,
     FailureMode,
     FakeChannel,

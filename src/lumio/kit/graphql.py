@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from strawberry.types import Info as StrawberryInfo
 
-from lumio.api.resources import Resources
-from lumio.auth.principal import Principal
+from lumio.kit.principal import Principal
+from lumio.kit.resources import Resources
 
 
 @dataclass(slots=True)

@@ -44,7 +44,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from lumio.platforms.fakes.kick import (
+from lumio.dev.fakes.state import (
     EpochClock,
     FailureMode,
     FakePlatformState,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from lumio.auth.principal import Principal
+from lumio.kit.principal import Principal
 
 INVALIDATE_CHANNEL = "lumio:auth:invalidate"
 

@@ -22,13 +22,14 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Protocol
 
-from lumio.channel_status.schemas import Platform
-from lumio.platforms.fakes import kick, trovo, twitch, youtube
-from lumio.platforms.fakes.kick import ChannelPatch, FakeKickState, FakePlatformState
-from lumio.platforms.fakes.server import FakeServer
-from lumio.platforms.fakes.trovo import FakeTrovoState
-from lumio.platforms.fakes.twitch import FakeTwitchState
-from lumio.platforms.fakes.youtube import FakeYouTubeState
+from lumio.dev.fakes import kick, trovo, twitch, youtube
+from lumio.dev.fakes.kick import FakeKickState
+from lumio.dev.fakes.server import FakeServer
+from lumio.dev.fakes.state import ChannelPatch, FakePlatformState
+from lumio.dev.fakes.trovo import FakeTrovoState
+from lumio.dev.fakes.twitch import FakeTwitchState
+from lumio.dev.fakes.youtube import FakeYouTubeState
+from lumio.platforms.base import Platform
 
 log = logging.getLogger(__name__)
 

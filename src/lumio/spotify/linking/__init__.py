@@ -1,0 +1,1 @@
+"""Linking a Spotify account: OAuth, tokens, their encryption at rest."""
