@@ -2,7 +2,7 @@
 """The project's two entry points, needing only Python 3.11+ on the machine.
 
     python3 run.py dev    run the system on embedded PostgreSQL and Redis
-    python3 run.py test   run the whole test suite (ruff, mypy --strict, pytest)
+    python3 run.py test   run the whole test suite (ruff, mypy --strict, import contracts, pytest)
 
 It installs the locked dependencies into .venv with uv (itself installed from PyPI into .tools/
 when the machine has none), then runs the command. Extra arguments go to `lumio dev` or pytest.
@@ -63,6 +63,7 @@ def test(bin_dir: Path, args: list[str]) -> int:
         [str(bin_dir / "ruff"), "check", "."],
         [str(bin_dir / "ruff"), "format", "--check", "."],
         [str(bin_dir / "mypy")],
+        [str(bin_dir / "lint-imports")],
     ):
         if code := run(*step):
             return code

@@ -66,8 +66,8 @@ from lumio.spotify.linking.crypto import (
     decode_key,
     new_key,
 )
+from lumio.spotify.now_playing import now_playing_key
 from lumio.spotify.poller.budget import BUDGET_KEY
-from lumio.spotify.poller.now_playing import now_playing_key
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"

@@ -28,9 +28,9 @@ from lumio.kit.permissions import Permission
 from lumio.kit.principal import Principal
 from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
+from lumio.spotify import now_playing
 from lumio.spotify import repository as repo
 from lumio.spotify.linking.crypto import cipher_for
-from lumio.spotify.poller import now_playing
 from lumio.spotify.poller.client import SCOPES, InvalidGrant, SpotifyApp, SpotifyClient, TokenError
 from lumio.spotify.schemas import Authorization, Connection, NewLink, NowPlaying, Play
 

@@ -24,9 +24,9 @@ from redis.exceptions import RedisError
 from lumio.channel_status import repository as status_repository
 from lumio.events.schemas import CHANNEL_PATTERN
 from lumio.manual_connect.service import manual_key
+from lumio.spotify import now_playing
 from lumio.spotify import repository as repo
 from lumio.spotify.gate import rules as gate
-from lumio.spotify.poller import now_playing
 from lumio.spotify.schemas import GateChanges
 
 log = logging.getLogger(__name__)

@@ -26,11 +26,11 @@ from redis.exceptions import RedisError
 
 from lumio.events.publisher import publish
 from lumio.kit.settings import Settings
+from lumio.spotify import now_playing
 from lumio.spotify import repository as repo
 from lumio.spotify.gate.keeper import EventListener, GateKeeper, manual_among
 from lumio.spotify.gate.rules import reconcile_due
 from lumio.spotify.linking.crypto import TokenCipher, TokenUndecryptable, token_context
-from lumio.spotify.poller import now_playing
 from lumio.spotify.poller.budget import SpotifyBudget
 from lumio.spotify.poller.client import (
     Answer,
