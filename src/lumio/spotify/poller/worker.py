@@ -25,7 +25,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from lumio.events.publisher import publish
-from lumio.kit.clock import Clock, utc_now
+from lumio.kit.clock import Clock, jittered, utc_now
 from lumio.kit.loops import LoopService, RunHook
 from lumio.kit.settings import Settings
 from lumio.spotify import repository as repo
@@ -47,7 +47,6 @@ from lumio.spotify.poller.client import (
 from lumio.spotify.poller.intervals import (
     SpotifyIntervals,
     error_backoff,
-    jittered,
     next_poll_delay,
     now_playing_ttl,
     refresh_due,
@@ -307,6 +306,7 @@ class SpotifyPoller:
         delay = error_backoff(
             errors, self.config.intervals.playing, self.config.intervals.backoff_max
         )
+        # Jittered: accounts linked (or gated open) at one moment must not stay in lock step.
         return self._later(c, now + jittered(delay), errors, f"{kind}: {detail}", now)
 
     def _observed(self, c: ClaimedConnection, seen: NowPlaying, now: datetime) -> _Result:
