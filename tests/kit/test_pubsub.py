@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from lumio.dev.fakes.server import free_port
 from lumio.embedded import EmbeddedRedis
-from lumio.kit.pubsub import Kind, Received, follow, retry_delay
+from lumio.kit.clock import backoff_seconds
+from lumio.kit.pubsub import Kind, Received, consume, follow
 from lumio.kit.resources import create_redis
 
 
@@ -92,6 +93,38 @@ async def _take(
         yield await anext(items)
 
 
-def test_retry_delay_is_bounded() -> None:
-    assert all(0 <= retry_delay(n, 0.5, 5.0) <= 5.0 for n in range(1, 30))
-    assert retry_delay(1, 0.5, 5.0) <= 0.5
+def test_backoff_seconds_is_bounded() -> None:
+    assert all(0 <= backoff_seconds(n, 0.5, 5.0) <= 5.0 for n in range(1, 30))
+    assert backoff_seconds(1, 0.5, 5.0) <= 0.5
+
+
+async def test_consume_hands_over_a_pattern_s_messages_until_stopped(
+    own_redis: EmbeddedRedis,
+) -> None:
+    redis = create_redis(own_redis.url)
+    publisher = create_redis(own_redis.url)
+    seen: list[Received] = []
+    stop = asyncio.Event()
+    reader = asyncio.create_task(
+        consume(redis, "lumio:c:*", seen.append, stop.is_set, pattern=True, poll_seconds=0.1)
+    )
+    try:
+        await _until(lambda: bool(seen))
+        await publisher.publish("lumio:c:a", b"one")
+        await publisher.publish("lumio:elsewhere", b"ignored")
+        await _until(lambda: len(seen) == 2)
+        stop.set()
+        await asyncio.wait_for(reader, 1.0)  # stopped by its flag, within a poll
+        assert seen == [Received(Kind.SUBSCRIBED), Received(Kind.MESSAGE, b"one", b"lumio:c:a")]
+    finally:
+        stop.set()
+        await redis.aclose()
+        await publisher.aclose()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5.0
+    while not condition():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.02)

@@ -15,7 +15,9 @@ from lumio import __version__
 from lumio.api.graphql.endpoint import GraphQLEndpoint
 from lumio.api.routes import pages, v1
 from lumio.auth.service import authenticate
+from lumio.auth.tasks import SessionSweeper
 from lumio.channel_status.endpoints import channel_status_route
+from lumio.kit.loops import running
 from lumio.kit.middleware import BodySizeLimit
 from lumio.kit.problems import DATABASE_DOWN, install_problem_handlers
 from lumio.kit.resources import Resources, open_resources, resources_of
@@ -55,7 +57,9 @@ def create_app(settings: Settings) -> FastAPI:
             # collector's generations, whose full passes otherwise stall requests for ~90 ms.
             gc.collect()
             gc.freeze()
-            yield
+            async with running(SessionSweeper(resources.db)) as sweeper:
+                app.state.session_sweeper = sweeper
+                yield
 
     app = FastAPI(
         title="Lumio channel status",

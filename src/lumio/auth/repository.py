@@ -33,7 +33,12 @@ INSERT INTO sessions (token_hash, user_id, active_account_id, expires_at)
 VALUES ($1, $2, $3, $4) RETURNING id
 """
 DELETE_SESSION = "DELETE FROM sessions WHERE id = $1"
-DELETE_EXPIRED_SESSIONS = "DELETE FROM sessions WHERE expires_at <= now()"
+# At most $2 rows per statement: a sweep after a long outage never holds a long transaction.
+DELETE_EXPIRED_SESSIONS = """
+DELETE FROM sessions WHERE id IN (
+    SELECT id FROM sessions WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED
+)
+"""
 SET_ACTIVE_ACCOUNT = "UPDATE sessions SET active_account_id = $2 WHERE id = $1"
 
 INSERT_API_KEY = """
@@ -92,6 +97,12 @@ async def insert_session(
 
 async def delete_session(db: Executor, session_id: UUID) -> None:
     await db.execute(DELETE_SESSION, session_id)
+
+
+async def delete_expired_sessions(db: Executor, now: datetime, limit: int) -> int:
+    """Up to ``limit`` sessions expired by ``now``; returns how many went."""
+    status: str = await db.execute(DELETE_EXPIRED_SESSIONS, now, limit)
+    return int(status.rsplit(" ", 1)[1])
 
 
 async def set_active_account(db: Executor, session_id: UUID, account_id: UUID) -> None:

@@ -65,3 +65,13 @@ class WorkerMetrics:
             ["platform"],
             registry=self.registry,
         )
+        self.loop_runs = Counter(
+            "lumio_loop_runs_total",
+            "Background loop runs, by loop and outcome",
+            ["loop", "outcome"],
+            registry=self.registry,
+        )
+
+    def loop_run(self, loop: str, succeeded: bool, seconds: float) -> None:
+        """The loops' ``on_run`` hook."""
+        self.loop_runs.labels(loop, "ok" if succeeded else "failed").inc()

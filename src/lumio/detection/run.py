@@ -12,7 +12,8 @@ from prometheus_client import start_http_server
 
 from lumio.db.pool import create_pool
 from lumio.detection.metrics import WorkerMetrics
-from lumio.detection.worker import PlatformPoller, PollerConfig, Worker, worker_id
+from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
+from lumio.kit.clock import worker_id
 from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings
 from lumio.platforms.registry import build_adapter, configured_platforms

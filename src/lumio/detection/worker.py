@@ -11,12 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -38,20 +36,12 @@ from lumio.detection.state_machine import (
 )
 from lumio.events.publisher import publish
 from lumio.events.schemas import Reason, StatusEvent
+from lumio.kit.clock import Clock, jittered, utc_now
+from lumio.kit.loops import LoopService
 from lumio.kit.settings import Settings
 from lumio.platforms.base import Observation, ObservationKind, Platform, PlatformAdapter
 
 log = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-def worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,11 +95,6 @@ def _restore(channel: ClaimedChannel) -> ChannelState:
             "resetting detector state of %s/%s: %s", channel.platform, channel.account_id, exc
         )
         return ChannelState()
-
-
-def _jittered(delay: timedelta, spread: float = 0.1) -> timedelta:
-    # Spread polls so that channels linked at the same moment do not stay in lock step.
-    return delay * random.uniform(1 - spread, 1 + spread)
 
 
 class PlatformPoller:
@@ -235,7 +220,8 @@ class PlatformPoller:
             channel.account_id,
             channel.platform,
             transition.state.to_json(),
-            now + _jittered(delay),
+            # Jittered: channels linked at the same moment must not stay in lock step.
+            now + jittered(delay),
             errors,
             last_error,
             now,
@@ -296,48 +282,49 @@ class PlatformPoller:
             self.metrics.quota_used.labels(self.platform).set(self.adapter.quota_used)
 
 
+class PollLoop(LoopService):
+    """One platform's poll loop: batch after batch while full ones come due, else a short pause.
+
+    A failing batch (PostgreSQL down, a bug) is logged and backed off by the base class;
+    ``stop()`` lets the batch in hand finish (or go back) and ends the loop.
+    """
+
+    def __init__(self, poller: PlatformPoller) -> None:
+        metrics = poller.metrics
+        super().__init__(timedelta(0), name=f"poll-{poller.platform}", on_run=metrics.loop_run)
+        self.poller = poller
+
+    async def run_once(self) -> timedelta:
+        polled = await self.poller.run_once()
+        if polled < self.poller.adapter.batch_size:
+            # Nothing more is due (or a partial batch went back): a claim now would send a
+            # near-empty batch (a request for a handful of channels).
+            return timedelta(seconds=random.uniform(0.5, 1.0))
+        return timedelta(0)
+
+
 class Worker:
     """Runs every platform's poller until stopped; errors are logged and retried, never fatal."""
 
     def __init__(self, pollers: Sequence[PlatformPoller], concurrency: int = 1) -> None:
         self.pollers = list(pollers)
         self.concurrency = concurrency
-        self.stopping = asyncio.Event()
+        self.loops = [PollLoop(poller) for poller in self.pollers]
 
     def stop(self) -> None:
-        self.stopping.set()
+        for loop in self.loops:
+            loop.stop()
 
     async def run(self) -> None:
-        loops = [
-            asyncio.create_task(self._loop(poller), name=f"poll-{poller.platform}-{n}")
-            for poller in self.pollers
+        # ``concurrency`` runs of each platform's loop, side by side (claims skip each other).
+        tasks = [
+            asyncio.create_task(loop.start(), name=f"{loop.name}-{n}")
+            for loop in self.loops
             for n in range(self.concurrency)
         ]
         try:
-            await asyncio.gather(*loops)
+            await asyncio.gather(*tasks)
         finally:
-            for task in loops:
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
-
-    async def _loop(self, poller: PlatformPoller) -> None:
-        failures = 0
-        while not self.stopping.is_set():
-            try:
-                polled = await poller.run_once()
-                failures = 0
-            except Exception:
-                failures += 1
-                # PostgreSQL down, a bug in one batch: log, back off, and carry on.
-                log.exception("polling %s failed (%d in a row)", poller.platform, failures)
-                polled = 0
-                await self._pause(min(30.0, 0.5 * 2**failures))
-                continue
-            if polled < poller.adapter.batch_size:
-                # Nothing more is due (or a partial batch went back): a claim now would send a
-                # near-empty batch (a request for a handful of channels).
-                await self._pause(random.uniform(0.5, 1.0))
-
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), seconds)
+            await asyncio.gather(*tasks, return_exceptions=True)

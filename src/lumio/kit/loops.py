@@ -12,16 +12,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
-
-from lumio.kit.clock import backoff_seconds
+from typing import TypeVar
 
 log = logging.getLogger(__name__)
 
 # Called with the loop's name after each run: (name, succeeded, seconds the run took).
 RunHook = Callable[[str, bool, float], None]
+
+
+L = TypeVar("L", bound="LoopService")
 
 
 class LoopService:
@@ -81,6 +84,8 @@ class LoopService:
 
     async def _step(self, failures: int) -> tuple[float, int]:
         started = time.monotonic()
+        # A wake-up asked for before this run is answered by it; one during it, by the next.
+        self._wake.clear()
         try:
             pause = await self.run_once()
         except Exception:
@@ -88,13 +93,19 @@ class LoopService:
             self.failures = failures
             log.exception("%s failed (%d in a row)", self.name, failures)
             self._report(False, started)
-            return backoff_seconds(failures, self.backoff_base, self.backoff_cap), failures
+            return self.backoff(failures), failures
         self.failures = 0
         self.last_success = time.monotonic()
         took = self._report(True, started)
         if took > self.interval.total_seconds() > 0:
             log.warning("%s took %.1f s, longer than its interval", self.name, took)
         return (self.interval if pause is None else pause).total_seconds(), 0
+
+    def backoff(self, failures: int) -> float:
+        """The n-th failure in a row waits base * 2^n (at most the cap), less up to 10 %, so that
+        replicas failing together (PostgreSQL down) neither spin nor retry in step."""
+        delay = min(self.backoff_cap, self.backoff_base * 2.0 ** min(failures, 32))
+        return delay * random.uniform(0.9, 1.0)
 
     def _report(self, succeeded: bool, started: float) -> float:
         took = time.monotonic() - started
@@ -115,3 +126,14 @@ class LoopService:
 async def run_all(services: list[LoopService]) -> None:
     """Run loops side by side until every one has stopped (one failing never ends the rest)."""
     await asyncio.gather(*(service.start() for service in services))
+
+
+@contextlib.asynccontextmanager
+async def running(loop: L) -> AsyncIterator[L]:
+    """``loop`` runs in the background for the duration; stopped (not cancelled) at the end."""
+    task = asyncio.create_task(loop.start(), name=loop.name)
+    try:
+        yield loop
+    finally:
+        loop.stop()
+        await task

@@ -1,10 +1,11 @@
 """The one pub/sub follower: a Redis channel or pattern, followed through Redis restarts.
 
 Every subscriber of the system (live streams, the Spotify gate keeper, the credential cache)
-reads through ``follow``. The reader polls ``get_message`` with a timeout and is never cancelled: redis-py's pub/sub
-reader can swallow a cancellation and hang (the same reason as ``listen_for_invalidations``).
-Whoever iterates decides when to stop, at least once per ``poll_seconds``, and closes the
-iterator (``contextlib.aclosing``), which closes the subscription.
+reads through ``follow``. The reader polls ``get_message`` with a timeout and is never
+cancelled: redis-py's pub/sub reader can swallow a cancellation and hang the shutdown. Whoever
+iterates decides when to stop, at least once per ``poll_seconds``, and closes the iterator
+(``contextlib.aclosing``), which closes the subscription. ``consume`` does exactly that for
+the background subscribers (a handler per item, a stop flag).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -43,11 +44,6 @@ class Received:
 
 
 IDLE = Received(Kind.IDLE)
-
-
-def retry_delay(failures: int, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter, so that many streams do not reconnect in step."""
-    return backoff_seconds(failures, base, cap)
 
 
 async def follow(
@@ -90,10 +86,32 @@ async def follow(
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
         yield Received(Kind.LOST)
         loop = asyncio.get_running_loop()
-        resume_at = loop.time() + retry_delay(failures, retry_base_seconds, retry_cap_seconds)
+        resume_at = loop.time() + backoff_seconds(failures, retry_base_seconds, retry_cap_seconds)
         while (left := resume_at - loop.time()) > 0:
             await asyncio.sleep(min(left, poll_seconds))
             yield IDLE
+
+
+async def consume(
+    redis: Redis,
+    channel: str,
+    handle: Callable[[Received], None],
+    stopping: Callable[[], bool],
+    *,
+    pattern: bool = False,
+    poll_seconds: float = 0.5,
+) -> None:
+    """Hand every item but IDLE to ``handle`` until ``stopping()`` (seen within ``poll_seconds``).
+
+    Run it as one task and end it by its stop flag, never by cancelling it.
+    """
+    items = follow(redis, channel, pattern=pattern, poll_seconds=poll_seconds)
+    async with contextlib.aclosing(items):
+        async for item in items:
+            if stopping():
+                return
+            if item.kind is not Kind.IDLE:
+                handle(item)
 
 
 def _bytes(value: bytes | str) -> bytes:

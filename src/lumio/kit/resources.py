@@ -7,18 +7,19 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import asyncpg
 import httpx
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
 from lumio.db.pool import create_pool
 from lumio.kit.auth_cache import INVALIDATE_CHANNEL, AuthCache
 from lumio.kit.principal import Credential, Principal
+from lumio.kit.pubsub import Kind, Received, consume
 from lumio.kit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,27 +63,23 @@ def create_redis(url: str, timeout: float = 1.0) -> Redis:
 async def listen_for_invalidations(redis: Redis, cache: AuthCache, stop: asyncio.Event) -> None:
     """Keep this process's auth cache in step with revocations made by any process.
 
-    Polls with a timeout and a stop flag instead of being cancelled: redis-py's pub/sub
-    reader can swallow a cancellation and hang the shutdown.
+    One reader over ``kit.pubsub``, ended by ``stop`` (never cancelled: redis-py's pub/sub
+    reader can swallow a cancellation and hang the shutdown).
     """
-    while not stop.is_set():
-        pubsub = redis.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(INVALIDATE_CHANNEL)
-            # Anything revoked while we were not listening must not stay cached.
-            cache.clear()
-            while not stop.is_set():
-                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
-                if message is not None:
-                    cache.invalidate(bytes.fromhex(message["data"].decode()))
-        except (RedisError, OSError, ValueError) as exc:
-            log.info("auth invalidation listener reconnecting: %s", exc)
-            cache.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
-        finally:
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await consume(redis, INVALIDATE_CHANNEL, partial(_invalidate, cache), stop.is_set)
+
+
+def _invalidate(cache: AuthCache, item: Received) -> None:
+    if item.kind is not Kind.MESSAGE:
+        # (Re)subscribed or lost: anything revoked while we were not listening must not stay
+        # cached.
+        cache.clear()
+        return
+    try:
+        cache.invalidate(bytes.fromhex(item.data.decode()))
+    except ValueError:
+        log.warning("unreadable auth invalidation %r: clearing the whole cache", item.data[:80])
+        cache.clear()
 
 
 @contextlib.asynccontextmanager

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, Field, ValidationError
 
+from lumio.kit.clock import Clock, utc_now
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
@@ -34,7 +35,6 @@ from lumio.platforms.base import (
     ResolvedChannel,
 )
 
-Clock = Callable[[], datetime]
 _M = TypeVar("_M", bound=BaseModel)
 
 # Error kinds (metric labels), the same words the Twitch adapter uses; plus "http_<status>".
@@ -62,10 +62,6 @@ KICK_HOSTS = frozenset({"kick.com", "www.kick.com"})
 KICK_SLUG_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
 # Cloudflare challenge and block pages, in front of Kick (and any other platform).
 BLOCK_MARKERS = ("request blocked by security policy", "just a moment", "attention required")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- shared by every HTTP adapter -------------------------------------------------------------

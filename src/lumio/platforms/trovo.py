@@ -15,6 +15,7 @@ from datetime import datetime
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from lumio.kit.clock import Clock, utc_now
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
@@ -31,7 +32,6 @@ from lumio.platforms.kick import (
     RATE_LIMITED,
     SERVER_ERROR,
     STOP_BATCH_KINDS,
-    Clock,
     HttpAdapter,
     epoch_to_datetime,
     handle_from_url,
@@ -40,7 +40,6 @@ from lumio.platforms.kick import (
     status_error,
     unique,
     unknown,
-    utc_now,
 )
 
 CHANNEL_PATH = "/openplatform/channels/id"

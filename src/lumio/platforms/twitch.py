@@ -11,7 +11,7 @@ import asyncio
 import math
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
+from lumio.kit.clock import Clock, utc_now
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
@@ -31,7 +32,6 @@ from lumio.platforms.base import (
     ResolvedChannel,
 )
 
-Clock = Callable[[], datetime]
 _M = TypeVar("_M", bound=BaseModel)
 
 MAX_IDS_PER_REQUEST = 100
@@ -44,10 +44,6 @@ TWITCH_HOSTS = frozenset({"twitch.tv", "www.twitch.tv", "m.twitch.tv"})
 MAX_PAGES = 3
 # A 429 without a usable Ratelimit-Reset: the bucket is per minute, so a minute always suffices.
 DEFAULT_RETRY_AFTER = 60.0
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

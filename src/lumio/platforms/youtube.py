@@ -16,7 +16,7 @@ import asyncio
 import logging
 import re
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal, TypeVar
@@ -27,6 +27,7 @@ import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
+from lumio.kit.clock import Clock, utc_now
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
@@ -40,7 +41,6 @@ from lumio.platforms.base import (
 
 logger = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 _M = TypeVar("_M", bound=BaseModel)
 
 MAX_IDS_PER_REQUEST = 50
@@ -84,10 +84,6 @@ def category_name(category_id: str | None) -> str | None:
     if not category_id:
         return None
     return VIDEO_CATEGORIES.get(category_id, category_id)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)

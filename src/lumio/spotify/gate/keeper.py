@@ -18,11 +18,12 @@ from uuid import UUID
 
 import asyncpg
 from redis.asyncio import Redis
-from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from lumio.channel_status import repository as status_repository
 from lumio.events.schemas import CHANNEL_PATTERN
+from lumio.kit.clock import Clock
+from lumio.kit.pubsub import Kind, Received, consume
 from lumio.manual_connect.service import manual_key
 from lumio.spotify import now_playing
 from lumio.spotify import repository as repo
@@ -31,7 +32,6 @@ from lumio.spotify.schemas import GateChanges
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 SCAN_COUNT = 1000
 
 
@@ -48,6 +48,10 @@ async def manual_among(redis: Redis, account_ids: Sequence[UUID]) -> set[UUID]:
             pipe.exists(manual_key(account_id))
         found = await pipe.execute()
     return {a for a, n in zip(account_ids, found, strict=True) if n}
+
+
+def _nothing() -> None:
+    pass
 
 
 class GateKeeper:
@@ -107,49 +111,47 @@ class GateKeeper:
 class EventListener:
     """Collects the accounts named by gate events; asks for a reconcile after each (re)subscribe.
 
-    Polls ``get_message`` with a timeout and a stop flag instead of being cancelled: redis-py's
-    pub/sub reader can swallow a cancellation and hang the shutdown.
+    One reader task (``run``) over ``kit.pubsub``, ended by ``stop()`` within half a second and
+    never cancelled: redis-py's pub/sub reader can swallow a cancellation and hang the shutdown.
     """
 
-    def __init__(self, redis: Redis, stop: asyncio.Event) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        on_event: Callable[[], None] = _nothing,
+        on_subscribed: Callable[[], None] = _nothing,
+    ) -> None:
         self.redis = redis
-        self.stop = stop
+        # Called when accounts are pending (the evaluator wakes) and after every (re)subscribe.
+        self.on_event = on_event
+        self.on_subscribed = on_subscribed
         self.pending: set[UUID] = set()
-        self.has_pending = asyncio.Event()
-        self.reconcile_wanted = asyncio.Event()
         self.subscribed = asyncio.Event()
+        self.stopping = False
         # The accounts of the latest gate events (operators' and tests' view of what came in).
         self.recent: deque[UUID] = deque(maxlen=1000)
 
     def take(self) -> list[UUID]:
         taken, self.pending = sorted(self.pending), set()
-        self.has_pending.clear()
         return taken
 
-    async def run(self) -> None:
-        while not self.stop.is_set():
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.psubscribe(CHANNEL_PATTERN)
-                self.subscribed.set()
-                # Events published while nobody listened are lost: read the whole truth.
-                self.reconcile_wanted.set()
-                await self._read(pubsub)
-            except (RedisError, OSError) as exc:
-                log.info("Spotify event listener reconnecting: %s", exc)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), 1.0)
-            finally:
-                with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    def stop(self) -> None:
+        self.stopping = True
 
-    async def _read(self, pubsub: PubSub) -> None:
-        while not self.stop.is_set():
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
-            if message is None:
-                continue
-            account_id = gate.gate_event_account(message["data"])
-            if account_id is not None:
-                self.recent.append(account_id)
-                self.pending.add(account_id)
-                self.has_pending.set()
+    async def run(self) -> None:
+        await consume(self.redis, CHANNEL_PATTERN, self._handle, self._stopping, pattern=True)
+
+    def _stopping(self) -> bool:
+        return self.stopping
+
+    def _handle(self, item: Received) -> None:
+        if item.kind is Kind.SUBSCRIBED:
+            self.subscribed.set()
+            # Events published while nobody listened are lost: read the whole truth.
+            self.on_subscribed()
+            return
+        account_id = gate.gate_event_account(item.data) if item.kind is Kind.MESSAGE else None
+        if account_id is not None:
+            self.recent.append(account_id)
+            self.pending.add(account_id)
+            self.on_event()

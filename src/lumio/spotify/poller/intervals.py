@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -61,11 +60,6 @@ def error_backoff(errors: int, base: timedelta, cap: timedelta) -> timedelta:
 def refresh_due(expires_at: datetime, now: datetime, margin: timedelta) -> bool:
     """Refresh ahead of expiry, so that no poll ever goes out with a dead token."""
     return expires_at - now <= margin
-
-
-def jittered(delay: timedelta, spread: float = 0.1) -> timedelta:
-    # Accounts linked (or gated open) at the same moment must not stay in lock step.
-    return delay * random.uniform(1 - spread, 1 + spread)
 
 
 def now_playing_ttl(delay: timedelta) -> int:

@@ -12,7 +12,7 @@ from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
 from lumio.db.pool import create_pool
-from lumio.detection.worker import worker_id
+from lumio.kit.clock import worker_id
 from lumio.kit.errors import Unavailable
 from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings

@@ -6,7 +6,7 @@ token, the gate is checked against the truth once more (PostgreSQL's live status
 itself, the manual key in Redis), and only then is Spotify asked. Results are stored in one
 transaction fenced by the token; the now-playing keys and the ``now_playing_changed`` events
 follow the commit. The gates are kept in step by events, a reconcile at start and every minute
-(``gatekeeper.py``), and by that check at every claim, so a closed gate stops polling at the
+(``gate/keeper.py``), and by that check at every claim, so a closed gate stops polling at the
 latest when the account is next due.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -25,6 +25,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from lumio.events.publisher import publish
+from lumio.kit.clock import Clock, jittered, utc_now
+from lumio.kit.loops import LoopService, RunHook
 from lumio.kit.settings import Settings
 from lumio.spotify import now_playing
 from lumio.spotify import repository as repo
@@ -45,7 +47,6 @@ from lumio.spotify.poller.client import (
 from lumio.spotify.poller.intervals import (
     SpotifyIntervals,
     error_backoff,
-    jittered,
     next_poll_delay,
     now_playing_ttl,
     refresh_due,
@@ -63,15 +64,10 @@ from lumio.spotify.schemas import (
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], datetime]
 # Idle poll loops look again at least this often (an account may come due, a block may end),
 # and wait at least this long, so that accounts due close together are claimed as one batch.
 IDLE_MAX_SECONDS = 1.0
 IDLE_MIN_SECONDS = 0.05
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,6 +306,7 @@ class SpotifyPoller:
         delay = error_backoff(
             errors, self.config.intervals.playing, self.config.intervals.backoff_max
         )
+        # Jittered: accounts linked (or gated open) at one moment must not stay in lock step.
         return self._later(c, now + jittered(delay), errors, f"{kind}: {detail}", now)
 
     def _observed(self, c: ClaimedConnection, seen: NowPlaying, now: datetime) -> _Result:
@@ -380,6 +377,68 @@ class SpotifyPoller:
         self.metrics.events.inc(await publish(self.redis, events))
 
 
+class PollLoop(LoopService):
+    """Batch after batch while any is due; idle until the next is due (or a gate opens)."""
+
+    def __init__(self, poller: SpotifyPoller, on_run: RunHook) -> None:
+        super().__init__(timedelta(seconds=IDLE_MAX_SECONDS), name="spotify-poll", on_run=on_run)
+        self.poller = poller
+
+    async def run_once(self) -> timedelta:
+        if await self.poller.run_once():
+            return timedelta(0)
+        return timedelta(seconds=await self.poller.idle_seconds())
+
+
+class Reconciler(LoopService):
+    """Every gate from the whole truth: once subscribed, every ``reconcile_every``, and after
+    each (re)subscription (events published while nobody listened are lost)."""
+
+    def __init__(self, gatekeeper: GateKeeper, metrics: SpotifyMetrics, every: timedelta) -> None:
+        # A failed reconcile is retried sooner than the next one, but never more often.
+        cap = min(timedelta(seconds=30), every)
+        super().__init__(every, name="spotify-reconcile", backoff_cap=cap, on_run=metrics.loop_run)
+        self.gatekeeper = gatekeeper
+        self.metrics = metrics
+
+    async def run_once(self) -> None:
+        changes = await self.gatekeeper.reconcile()
+        self.metrics.gates.labels("opened").inc(len(changes.opened))
+        self.metrics.gates.labels("closed").inc(len(changes.closed))
+        self.metrics.open_gates.set(self.gatekeeper.open_count)
+
+
+class Evaluator(LoopService):
+    """The gates named by events, re-read from the truth as soon as events arrive."""
+
+    def __init__(
+        self,
+        gatekeeper: GateKeeper,
+        listener: EventListener,
+        reconciler: Reconciler,
+        metrics: SpotifyMetrics,
+    ) -> None:
+        interval = timedelta(seconds=IDLE_MAX_SECONDS)
+        super().__init__(interval, name="spotify-gates", on_run=metrics.loop_run)
+        self.gatekeeper = gatekeeper
+        self.listener = listener
+        self.reconciler = reconciler
+        self.metrics = metrics
+
+    async def run_once(self) -> None:
+        pending = self.listener.take()
+        if not pending:
+            return
+        try:
+            changes = await self.gatekeeper.evaluate(pending)
+        except Exception:
+            # Those accounts' events are spent: the whole truth puts their gates right.
+            self.reconciler.wake()
+            raise
+        self.metrics.gates.labels("opened").inc(len(changes.opened))
+        self.metrics.gates.labels("closed").inc(len(changes.closed))
+
+
 class SpotifyWorker:
     """The event listener, the reconciler, the gate evaluator and the poll loops of one process."""
 
@@ -396,17 +455,29 @@ class SpotifyWorker:
         self.config = config
         self.clock = clock
         self.metrics = metrics or SpotifyMetrics()
-        self.stopping = asyncio.Event()
-        self.wake = asyncio.Event()
-        self.gatekeeper = GateKeeper(db, redis, clock, self.wake.set)
+        self.gatekeeper = GateKeeper(db, redis, clock, self.wake)
         self.poller = SpotifyPoller(
             db, redis, client, cipher, self.gatekeeper, config, self.metrics, clock
         )
-        self.listener = EventListener(redis, self.stopping)
+        self.poll_loop = PollLoop(self.poller, self.metrics.loop_run)
+        self.reconciler = Reconciler(self.gatekeeper, self.metrics, config.reconcile_every)
+        self.listener = EventListener(redis)
+        self.evaluator = Evaluator(self.gatekeeper, self.listener, self.reconciler, self.metrics)
+        self.listener.on_event = self.evaluator.wake
+        self.listener.on_subscribed = self.reconciler.wake
+
+    @property
+    def loops(self) -> list[LoopService]:
+        return [self.poll_loop, self.reconciler, self.evaluator]
 
     def stop(self) -> None:
-        self.stopping.set()
-        self.wake.set()
+        self.listener.stop()
+        for loop in self.loops:
+            loop.stop()
+
+    def wake(self) -> None:
+        """A gate opened: poll now rather than at the idle loops' next look."""
+        self.poll_loop.wake()
 
     async def tick(self) -> int:
         """One round without waiting (the reconcile when due, pending events, every due batch);
@@ -425,10 +496,10 @@ class SpotifyWorker:
     async def run(self) -> None:
         tasks = [
             asyncio.create_task(self.listener.run(), name="spotify-events"),
-            asyncio.create_task(self._reconciler(), name="spotify-reconcile"),
-            asyncio.create_task(self._evaluator(), name="spotify-gates"),
+            asyncio.create_task(self._reconcile_once_subscribed(), name="spotify-reconcile"),
+            asyncio.create_task(self.evaluator.start(), name="spotify-gates"),
             *(
-                asyncio.create_task(self._poll_loop(), name=f"spotify-poll-{n}")
+                asyncio.create_task(self.poll_loop.start(), name=f"spotify-poll-{n}")
                 for n in range(self.config.concurrency)
             ),
         ]
@@ -439,58 +510,8 @@ class SpotifyWorker:
             self.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _reconciler(self) -> None:
-        # Reconcile once subscribed, so that no event can fall between the reading and listening.
+    async def _reconcile_once_subscribed(self) -> None:
+        # Once subscribed, so that no event can fall between the reading and the listening.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.listener.subscribed.wait(), 2.0)
-        while not self.stopping.is_set():
-            self.listener.reconcile_wanted.clear()
-            try:
-                changes = await self.gatekeeper.reconcile()
-                self.metrics.gates.labels("opened").inc(len(changes.opened))
-                self.metrics.gates.labels("closed").inc(len(changes.closed))
-                self.metrics.open_gates.set(self.gatekeeper.open_count)
-            except Exception:
-                log.exception("Spotify gate reconcile failed; retrying at the next one")
-            await self._wait(
-                self.listener.reconcile_wanted, self.config.reconcile_every.total_seconds()
-            )
-
-    async def _evaluator(self) -> None:
-        while not self.stopping.is_set():
-            await self._wait(self.listener.has_pending, IDLE_MAX_SECONDS)
-            pending = self.listener.take()
-            if not pending:
-                continue
-            try:
-                changes = await self.gatekeeper.evaluate(pending)
-                self.metrics.gates.labels("opened").inc(len(changes.opened))
-                self.metrics.gates.labels("closed").inc(len(changes.closed))
-            except Exception:
-                log.exception("evaluating %d Spotify gate(s) failed", len(pending))
-                self.listener.reconcile_wanted.set()
-
-    async def _poll_loop(self) -> None:
-        failures = 0
-        while not self.stopping.is_set():
-            self.wake.clear()
-            try:
-                polled = await self.poller.run_once()
-                idle = 0.0 if polled else await self.poller.idle_seconds()
-                failures = 0
-            except Exception:
-                failures += 1
-                # PostgreSQL down, a bug in one batch: log, back off, and carry on.
-                log.exception("Spotify polling failed (%d in a row)", failures)
-                idle = min(30.0, 0.5 * 2**failures)
-            if idle:
-                await self._wait(self.wake, idle)
-
-    async def _wait(self, event: asyncio.Event, seconds: float) -> None:
-        """Until ``event``, the stop flag, or ``seconds``."""
-        waits = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(self.stopping.wait())]
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waits:
-                waiter.cancel()
+        await self.reconciler.start()
