@@ -81,8 +81,6 @@ SET leased_until = NULL, lease_token = NULL, next_poll_at = COALESCE($2, next_po
 WHERE lease_token = $1
 """
 
-NEXT_DUE = "SELECT min(next_poll_at) FROM platform_channels WHERE platform = $1"
-
 
 async def link(
     db: Executor, account_id: UUID, platform: Platform, channel_id: str, display_name: str
@@ -162,8 +160,3 @@ async def release(db: Executor, token: UUID, next_poll_at: datetime | None) -> N
     """Give back a claimed batch unpolled (stopping, the platform's budget is spent, or a batch
     not worth a request yet); None keeps each channel's own schedule."""
     await db.execute(RELEASE, token, next_poll_at)
-
-
-async def next_due(db: Executor, platform: Platform) -> datetime | None:
-    due: datetime | None = await db.fetchval(NEXT_DUE, platform.value)
-    return due
