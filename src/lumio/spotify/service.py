@@ -30,8 +30,14 @@ from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
 from lumio.spotify import repository as repo
 from lumio.spotify.linking.crypto import cipher_for
+from lumio.spotify.linking.oauth import (
+    SCOPES,
+    InvalidGrant,
+    SpotifyAccounts,
+    SpotifyApp,
+    TokenError,
+)
 from lumio.spotify.poller import now_playing
-from lumio.spotify.poller.client import SCOPES, InvalidGrant, SpotifyApp, SpotifyClient, TokenError
 from lumio.spotify.schemas import Authorization, Connection, NewLink, NowPlaying, Play
 
 STATE_PREFIX = "lumio:spotify_oauth:"
@@ -151,7 +157,7 @@ async def complete_link(
         raise BadRequest("the callback has no authorisation code")
     app = spotify_app(settings)
     cipher = cipher_for(settings)
-    client = SpotifyClient(http, app)
+    client = SpotifyAccounts(http, app)
     now = datetime.now(UTC)
     try:
         grant = await client.exchange_code(code, pending.redirect_uri, now)
