@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import importlib
 import uuid
 from collections.abc import AsyncIterator
@@ -65,13 +64,13 @@ async def test_every_repository_query_prepares(db: asyncpg.Pool, name: str, sql:
 
 
 async def test_get_status_columns_match_the_channel_status_record(db: asyncpg.Pool) -> None:
-    # get_status builds ChannelStatus(*row): the columns must come in the dataclass's order.
+    # get_status builds ChannelStatus by column name: the columns must be the view's fields, in order.
     from lumio.channel_status.repository import GET_STATUS
 
     async with db.acquire() as conn:
         statement = await conn.prepare(GET_STATUS)
         columns = [a.name for a in statement.get_attributes()]
-    assert columns == [f.name for f in dataclasses.fields(ChannelStatus)]
+    assert columns == list(ChannelStatus.model_fields)
 
 
 # --- channel_status -----------------------------------------------------------------------------

@@ -137,7 +137,7 @@ def _applied(rows: Sequence[asyncpg.Record]) -> list[Applied]:
 
 async def get_status(db: Executor, account_id: UUID) -> list[ChannelStatus]:
     rows = await db.fetch(GET_STATUS, account_id)
-    return [ChannelStatus(*row) for row in rows]
+    return [ChannelStatus.model_validate(dict(row)) for row in rows]
 
 
 async def is_any_online(db: Executor, account_id: UUID) -> bool:

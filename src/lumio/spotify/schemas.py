@@ -10,6 +10,8 @@ from uuid import UUID
 
 import orjson
 
+from lumio.kit.views import ApiModel
+
 
 class ItemKind(StrEnum):
     TRACK = "track"
@@ -41,9 +43,8 @@ class Item:
     duration_ms: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class NowPlayingView:
-    """Now playing flattened as both transports render it (REST and GraphQL share these names)."""
+class NowPlayingView(ApiModel):
+    """Now playing flattened as both transports render it (declared once, here)."""
 
     kind: str
     is_playing: bool
@@ -166,6 +167,33 @@ class Play:
             started_at,
         )
 
+    def view(self) -> PlayView:
+        return PlayView(
+            kind=self.kind.value,
+            item_id=self.item_id,
+            title=self.title,
+            artists=list(self.artists),
+            album=self.album,
+            art_url=self.art_url,
+            url=self.url,
+            duration_ms=self.duration_ms,
+            started_at=self.started_at,
+        )
+
+
+class PlayView(ApiModel):
+    """A play of the history as both transports render it (declared once, here)."""
+
+    kind: str
+    item_id: str | None
+    title: str
+    artists: list[str]
+    album: str | None
+    art_url: str | None
+    url: str | None
+    duration_ms: int | None
+    started_at: datetime
+
 
 @dataclass(frozen=True, slots=True)
 class TokenGrant:
@@ -213,9 +241,8 @@ class Connection:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionView:
-    """The link as both transports render it (REST and GraphQL share these names)."""
+class ConnectionView(ApiModel):
+    """The link as both transports render it (declared once, here)."""
 
     spotify_user_id: str
     display_name: str | None
@@ -229,8 +256,7 @@ class ConnectionView:
     last_error: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Authorization:
+class Authorization(ApiModel):
     """Where to send the user's browser to link Spotify, and until when the offer holds."""
 
     authorize_url: str

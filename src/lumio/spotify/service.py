@@ -114,7 +114,9 @@ async def start_link(
     except (RedisError, OSError) as exc:
         raise Unavailable(_REDIS_DOWN) from exc
     expires_at = datetime.now(UTC) + STATE_TTL
-    return Authorization(app.authorize_url(state, redirect_uri), expires_at)
+    return Authorization(
+        authorize_url=app.authorize_url(state, redirect_uri), expires_at=expires_at
+    )
 
 
 async def _take_pending(redis: Redis, state: str) -> PendingLink:
