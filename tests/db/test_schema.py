@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -54,6 +55,15 @@ def test_the_repositories_hold_sql() -> None:
         "auth.PRINCIPAL_BY_API_KEY",
         "accounts.UPSERT_MEMBER",
     } <= names
+
+
+def test_only_channel_status_writes_sql_about_its_table() -> None:
+    # Other repositories ask channel_status's for its rows, or for a fragment of its SQL.
+    touches = re.compile(r"\b(FROM|INTO|UPDATE|JOIN)\s+channel_status\b", re.IGNORECASE)
+    for module in repository_modules():
+        if module.__name__ != "lumio.channel_status.repository":
+            source = Path(module.__file__ or "").read_text()
+            assert not touches.search(source), module.__name__
 
 
 @pytest.mark.parametrize(("name", "sql"), SQL, ids=[name for name, _ in SQL])

@@ -13,7 +13,7 @@ from lumio.kit.deps import AppResources, CurrentPrincipal
 from lumio.kit.deps import problem_responses as errors
 from lumio.kit.errors import LumioError
 from lumio.spotify import service
-from lumio.spotify.schemas import Authorization, ConnectionView, NowPlayingView, PlayView
+from lumio.spotify.schemas import Authorization, ConnectionView, NowPlayingView, Play
 
 router = APIRouter(prefix="/spotify", tags=["spotify"])
 
@@ -105,7 +105,7 @@ async def get_now_playing(
 
 @router.get(
     "/history",
-    response_model=list[PlayView],
+    response_model=list[Play],
     responses=errors(400, 401, 403),
     summary="What the account played, newest first",
 )
@@ -113,6 +113,5 @@ async def get_history(
     principal: CurrentPrincipal,
     resources: AppResources,
     limit: Annotated[int, Query(ge=1, le=service.HISTORY_MAX)] = 20,
-) -> list[PlayView]:
-    plays = await service.history(resources.db, principal, limit)
-    return [p.view() for p in plays]
+) -> list[Play]:
+    return await service.history(resources.db, principal, limit)

@@ -8,7 +8,7 @@ import strawberry
 from lumio.kit.graphql import Info
 from lumio.spotify import service
 from lumio.spotify.endpoints import CALLBACK_ROUTE
-from lumio.spotify.schemas import Authorization, ConnectionView, NowPlayingView, PlayView
+from lumio.spotify.schemas import Authorization, ConnectionView, NowPlayingView, Play
 
 
 @strawberry.experimental.pydantic.type(
@@ -32,7 +32,7 @@ class SpotifyNowPlayingType:
     pass
 
 
-@strawberry.experimental.pydantic.type(model=PlayView, all_fields=True, name="SpotifyPlay")
+@strawberry.experimental.pydantic.type(model=Play, all_fields=True, name="SpotifyPlay")
 class SpotifyPlayType:
     pass
 
@@ -49,9 +49,9 @@ async def _now_playing(info: Info) -> NowPlayingView | None:
     return None if now is None else now.view()
 
 
-async def _history(info: Info, limit: int = 20) -> list[PlayView]:
+async def _history(info: Info, limit: int = 20) -> list[Play]:
     ctx = info.context
-    return [p.view() for p in await service.history(ctx.resources.db, ctx.principal, limit)]
+    return await service.history(ctx.resources.db, ctx.principal, limit)
 
 
 async def _link(info: Info) -> Authorization:
@@ -83,7 +83,7 @@ class SpotifyQuery:
         graphql_type=SpotifyNowPlayingType | None,
         description="What plays now; null when nothing is known.",
     )
-    spotify_history: list[PlayView] = strawberry.field(
+    spotify_history: list[Play] = strawberry.field(
         resolver=_history,
         graphql_type=list[SpotifyPlayType],
         description="What the account played, newest first.",

@@ -139,50 +139,9 @@ def _item_of(data: dict[str, Any]) -> Item:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Play:
-    """A row of the play history: an item that started playing."""
-
-    kind: ItemKind
-    item_id: str | None
-    title: str
-    artists: tuple[str, ...]
-    album: str | None
-    art_url: str | None
-    url: str | None
-    duration_ms: int | None
-    started_at: datetime
-
-    @classmethod
-    def of(cls, item: Item, started_at: datetime) -> Play:
-        return cls(
-            item.kind,
-            item.item_id,
-            item.title,
-            item.artists,
-            item.album,
-            item.art_url,
-            item.url,
-            item.duration_ms,
-            started_at,
-        )
-
-    def view(self) -> PlayView:
-        return PlayView(
-            kind=self.kind.value,
-            item_id=self.item_id,
-            title=self.title,
-            artists=list(self.artists),
-            album=self.album,
-            art_url=self.art_url,
-            url=self.url,
-            duration_ms=self.duration_ms,
-            started_at=self.started_at,
-        )
-
-
-class PlayView(ApiModel):
-    """A play of the history as both transports render it (declared once, here)."""
+class Play(ApiModel):
+    """A row of the play history: an item that started playing (REST and GraphQL render this
+    one declaration)."""
 
     kind: str
     item_id: str | None
@@ -193,6 +152,20 @@ class PlayView(ApiModel):
     url: str | None
     duration_ms: int | None
     started_at: datetime
+
+    @classmethod
+    def of(cls, item: Item, started_at: datetime) -> Play:
+        return cls(
+            kind=item.kind.value,
+            item_id=item.item_id,
+            title=item.title,
+            artists=list(item.artists),
+            album=item.album,
+            art_url=item.art_url,
+            url=item.url,
+            duration_ms=item.duration_ms,
+            started_at=started_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)
