@@ -7,7 +7,7 @@ from pydantic import Field
 from starlette.responses import Response
 
 from lumio.channels import service
-from lumio.channels.schemas import LinkedChannelView
+from lumio.channels.schemas import LinkedChannel
 from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal
 from lumio.kit.deps import problem_responses as errors
 
@@ -19,23 +19,22 @@ class LinkIn(ApiModel):
     channel: str = Field(description="login, handle, URL or id", min_length=1, max_length=200)
 
 
-@router.get("", response_model=list[LinkedChannelView], responses=errors(401, 403))
+@router.get("", response_model=list[LinkedChannel], responses=errors(401, 403))
 async def list_channels(
     principal: CurrentPrincipal, resources: AppResources
-) -> list[LinkedChannelView]:
-    return [c.view() for c in await service.list_for(resources.db, principal)]
+) -> list[LinkedChannel]:
+    return await service.list_for(resources.db, principal)
 
 
 @router.post(
-    "", response_model=LinkedChannelView, status_code=201, responses=errors(400, 401, 403, 404, 503)
+    "", response_model=LinkedChannel, status_code=201, responses=errors(400, 401, 403, 404, 503)
 )
 async def link_channel(
     body: LinkIn, principal: CurrentPrincipal, resources: AppResources
-) -> LinkedChannelView:
-    linked = await service.link_for(
+) -> LinkedChannel:
+    return await service.link_for(
         resources.db, resources.http, resources.settings, principal, body.platform, body.channel
     )
-    return linked.view()
 
 
 @router.delete("/{platform}", status_code=204, responses=errors(400, 401, 403, 404))

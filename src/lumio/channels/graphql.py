@@ -5,34 +5,29 @@ from __future__ import annotations
 import strawberry
 
 from lumio.channels import service
-from lumio.channels.schemas import LinkedChannelView
+from lumio.channels.schemas import LinkedChannel
 from lumio.kit.graphql import Info
 
 
-@strawberry.experimental.pydantic.type(
-    model=LinkedChannelView, all_fields=True, name="LinkedChannel"
-)
+@strawberry.experimental.pydantic.type(model=LinkedChannel, all_fields=True, name="LinkedChannel")
 class LinkedChannelType:
     pass
 
 
-async def _linked_channels(info: Info) -> list[LinkedChannelView]:
+async def _linked_channels(info: Info) -> list[LinkedChannel]:
     ctx = info.context
-    return [c.view() for c in await service.list_for(ctx.resources.db, ctx.principal)]
+    return await service.list_for(ctx.resources.db, ctx.principal)
 
 
-async def _link_channel(info: Info, platform: str, channel: str) -> LinkedChannelView:
+async def _link_channel(info: Info, platform: str, channel: str) -> LinkedChannel:
     ctx = info.context
     res = ctx.resources
-    linked = await service.link_for(
-        res.db, res.http, res.settings, ctx.principal, platform, channel
-    )
-    return linked.view()
+    return await service.link_for(res.db, res.http, res.settings, ctx.principal, platform, channel)
 
 
 @strawberry.type
 class ChannelsQuery:
-    linked_channels: list[LinkedChannelView] = strawberry.field(
+    linked_channels: list[LinkedChannel] = strawberry.field(
         resolver=_linked_channels,
         graphql_type=list[LinkedChannelType],
         description="The channels the active account links.",
@@ -41,7 +36,7 @@ class ChannelsQuery:
 
 @strawberry.type
 class ChannelsMutation:
-    link_channel: LinkedChannelView = strawberry.mutation(
+    link_channel: LinkedChannel = strawberry.mutation(
         resolver=_link_channel,
         graphql_type=LinkedChannelType,
         description="Link a channel (login, handle, URL or id) on a platform.",

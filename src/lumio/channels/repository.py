@@ -35,7 +35,7 @@ UNLINK = (
 )
 
 LIST_LINKED = """
-SELECT account_id, platform, channel_id, display_name, last_polled_at, last_error
+SELECT platform, channel_id, display_name, last_polled_at, last_error
 FROM platform_channels WHERE account_id = $1 ORDER BY platform
 """
 
@@ -89,17 +89,7 @@ async def unlink(db: Executor, account_id: UUID, platform: Platform) -> tuple[bo
 
 async def list_linked(db: Executor, account_id: UUID) -> list[LinkedChannel]:
     rows = await db.fetch(LIST_LINKED, account_id)
-    return [
-        LinkedChannel(
-            r["account_id"],
-            Platform(r["platform"]),
-            r["channel_id"],
-            r["display_name"],
-            r["last_polled_at"],
-            r["last_error"],
-        )
-        for r in rows
-    ]
+    return [LinkedChannel.model_validate(dict(r)) for r in rows]
 
 
 def _claimed(row: asyncpg.Record) -> ClaimedChannel:

@@ -11,26 +11,7 @@ from lumio.kit.views import ApiModel
 from lumio.platforms.base import Platform
 
 
-@dataclass(frozen=True, slots=True)
-class LinkedChannel:
-    account_id: UUID
-    platform: Platform
-    channel_id: str
-    display_name: str
-    last_polled_at: datetime | None
-    last_error: str | None
-
-    def view(self) -> LinkedChannelView:
-        return LinkedChannelView(
-            platform=self.platform.value,
-            channel_id=self.channel_id,
-            display_name=self.display_name,
-            last_polled_at=self.last_polled_at,
-            last_error=self.last_error,
-        )
-
-
-class LinkedChannelView(ApiModel):
+class LinkedChannel(ApiModel):
     """A linked channel as REST and GraphQL render it (declared once, here)."""
 
     platform: str

@@ -106,7 +106,7 @@ async def link_demo_channels(
         except LumioError as error:
             log.warning("could not link the demo %s channel: %s", demo.platform, error.detail)
             continue
-        done.append(f"{channel.platform.value}: {channel.display_name}")
+        done.append(f"{channel.platform}: {channel.display_name}")
     return done
 
 
