@@ -151,7 +151,7 @@ def channels_link(account_id: UUID, platform: str, channel: str) -> None:
             linked = await link_channel(
                 pool, http, settings, account_id, parse_platform(platform), channel
             )
-        typer.echo(f"linked {linked.platform.value} channel {linked.display_name}")
+        typer.echo(f"linked {linked.platform} channel {linked.display_name}")
         return linked.channel_id
 
     typer.echo(with_database(work))
@@ -182,9 +182,7 @@ def channels_list(account_id: UUID) -> None:
     async def work(pool: asyncpg.Pool, _: Settings) -> int:
         linked = await list_linked(pool, account_id)
         for c in linked:
-            typer.echo(
-                f"{c.platform.value}\t{c.channel_id}\t{c.display_name}\t{c.last_error or ''}"
-            )
+            typer.echo(f"{c.platform}\t{c.channel_id}\t{c.display_name}\t{c.last_error or ''}")
         return len(linked)
 
     with_database(work)

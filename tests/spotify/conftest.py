@@ -28,8 +28,9 @@ from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
 from lumio.spotify import repository
 from lumio.spotify.linking.crypto import cipher_for, new_key
+from lumio.spotify.linking.oauth import SpotifyApp
 from lumio.spotify.poller.budget import BUDGET_KEY
-from lumio.spotify.poller.client import SpotifyApp, SpotifyClient
+from lumio.spotify.poller.client import SpotifyClient
 from lumio.spotify.poller.worker import SpotifyWorker, SpotifyWorkerConfig
 from lumio.spotify.schemas import NewLink, SpotifyProfile
 from tests.conftest import Factory, Member

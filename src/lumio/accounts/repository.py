@@ -10,7 +10,6 @@ from lumio.kit.permissions import DEFAULT_ROLES, RoleName
 
 INSERT_USER = "INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id"
 USER_BY_EMAIL = "SELECT id, email, password_hash FROM users WHERE email = $1"
-USER_BY_ID = "SELECT id, email FROM users WHERE id = $1"
 INSERT_ACCOUNT = "INSERT INTO accounts (name) VALUES ($1) RETURNING id"
 ACCOUNT_EXISTS = "SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1)"
 INSERT_ROLES = """
@@ -47,11 +46,6 @@ async def user_with_hash(db: Executor, email: str) -> tuple[User, str] | None:
     if row is None:
         return None
     return User(row["id"], row["email"]), row["password_hash"]
-
-
-async def user_by_id(db: Executor, user_id: UUID) -> User | None:
-    row = await db.fetchrow(USER_BY_ID, user_id)
-    return None if row is None else User(row["id"], row["email"])
 
 
 async def insert_account_with_roles(db: Executor, name: str) -> UUID:

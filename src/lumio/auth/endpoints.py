@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -10,7 +9,7 @@ from pydantic import Field
 from starlette.responses import Response
 
 from lumio.auth import service
-from lumio.auth.schemas import ApiKeyInfo
+from lumio.auth.schemas import AccountView, ApiKeyInfo
 from lumio.kit import secrets
 from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal
 from lumio.kit.deps import problem_responses as errors
@@ -27,17 +26,10 @@ class LoginIn(ApiModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
-class AccountOut(ApiModel):
-    id: UUID
-    name: str
-    role: str
-    active: bool
-
-
 class MeOut(ApiModel):
     user_id: UUID
     active_account_id: UUID | None
-    accounts: list[AccountOut]
+    accounts: list[AccountView]
     # What this credential may do on the active account (the dashboard offers only these).
     permissions: list[str]
     # Present for a session: send it as X-CSRF-Token on writes.
@@ -48,26 +40,8 @@ class SwitchIn(ApiModel):
     account_id: UUID
 
 
-class ApiKeyOut(ApiModel):
-    id: UUID
-    prefix: str
-    name: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-    @classmethod
-    def of(cls, info: ApiKeyInfo) -> ApiKeyOut:
-        return cls(
-            id=info.id,
-            prefix=info.prefix,
-            name=info.name,
-            created_at=info.created_at,
-            revoked_at=info.revoked_at,
-        )
-
-
 class CreatedApiKeyOut(ApiModel):
-    api_key: ApiKeyOut
+    api_key: ApiKeyInfo
     key: str = Field(description="The secret; shown only in this answer")
 
 
@@ -87,11 +61,7 @@ def _require_json(request: Request) -> None:
         raise BadRequest("send the body as application/json")
 
 
-async def _me(resources: AppResources, principal: Principal, csrf: str | None) -> MeOut:
-    accounts = [
-        AccountOut(id=v.id, name=v.name, role=v.role, active=v.active)
-        for v in await service.my_accounts(resources.db, principal)
-    ]
+def _me(principal: Principal, accounts: list[AccountView], csrf: str | None) -> MeOut:
     return MeOut(
         user_id=principal.user_id,
         active_account_id=principal.account_id,
@@ -111,7 +81,8 @@ async def login(body: LoginIn, request: Request, resources: AppResources) -> Res
     principal = await service.authenticate(
         resources.db, resources.auth_cache, result.session_token, Credential.SESSION
     )
-    me = await _me(resources, principal, result.csrf_token)
+    accounts = await service.my_accounts(resources.db, principal)
+    me = _me(principal, accounts, result.csrf_token)
     response = Response(me.model_dump_json(by_alias=True), media_type="application/json")
     response.set_cookie(
         SESSION_COOKIE,
@@ -139,31 +110,28 @@ async def me(request: Request, principal: CurrentPrincipal, resources: AppResour
     csrf = None
     if principal.credential is Credential.SESSION and token is not None:
         csrf = secrets.csrf_token_for(token)
-    return await _me(resources, principal, csrf)
+    return _me(principal, await service.my_accounts(resources.db, principal), csrf)
 
 
-@router.get("/me/accounts", response_model=list[AccountOut], responses=errors(401))
-async def my_accounts(principal: CurrentPrincipal, resources: AppResources) -> list[AccountOut]:
-    return (await _me(resources, principal, None)).accounts
+@router.get("/me/accounts", response_model=list[AccountView], responses=errors(401))
+async def my_accounts(principal: CurrentPrincipal, resources: AppResources) -> list[AccountView]:
+    return await service.my_accounts(resources.db, principal)
 
 
 @router.put("/me/active-account", response_model=MeOut, responses=errors(400, 401, 403, 404))
 async def switch_active_account(
     body: SwitchIn, request: Request, principal: CurrentPrincipal, resources: AppResources
 ) -> MeOut:
-    await service.switch_account(
+    switched, accounts = await service.switch_and_list(
         resources.db, resources.redis, resources.auth_cache, principal, body.account_id
     )
     token = request.cookies.get(SESSION_COOKIE, "")
-    switched = await service.reload_session(
-        resources.db, resources.auth_cache, principal.token_hash
-    )
-    return await _me(resources, switched, secrets.csrf_token_for(token))
+    return _me(switched, accounts, secrets.csrf_token_for(token))
 
 
-@router.get("/api-keys", response_model=list[ApiKeyOut], responses=errors(401, 404))
-async def list_api_keys(principal: CurrentPrincipal, resources: AppResources) -> list[ApiKeyOut]:
-    return [ApiKeyOut.of(k) for k in await service.list_api_keys(resources.db, principal)]
+@router.get("/api-keys", response_model=list[ApiKeyInfo], responses=errors(401, 404))
+async def list_api_keys(principal: CurrentPrincipal, resources: AppResources) -> list[ApiKeyInfo]:
+    return await service.list_api_keys(resources.db, principal)
 
 
 @router.post(
@@ -173,7 +141,7 @@ async def create_api_key(
     body: CreateApiKeyIn, principal: CurrentPrincipal, resources: AppResources
 ) -> CreatedApiKeyOut:
     created = await service.create_api_key_for(resources.db, principal, body.name)
-    return CreatedApiKeyOut(api_key=ApiKeyOut.of(created.info), key=created.key)
+    return CreatedApiKeyOut(api_key=created.info, key=created.key)
 
 
 @router.delete("/api-keys/{key_id}", status_code=204, responses=errors(401, 403, 404))

@@ -12,42 +12,43 @@ from lumio.kit.errors import BadRequest
 from lumio.kit.graphql import Info
 
 
-@strawberry.type(name="Account")
+@strawberry.experimental.pydantic.type(model=AccountView, all_fields=True, name="Account")
 class AccountType:
+    # GraphQL's ID, as before; the view's UUID serialises to it.
     id: strawberry.ID
-    name: str
-    role: str
-    active: bool
 
-    @classmethod
-    def of(cls, view: AccountView) -> AccountType:
-        return cls(
-            id=strawberry.ID(str(view.id)), name=view.name, role=view.role, active=view.active
-        )
+
+async def _my_accounts(info: Info) -> list[AccountView]:
+    ctx = info.context
+    return await service.my_accounts(ctx.resources.db, ctx.principal)
+
+
+async def _switch_account(info: Info, account_id: strawberry.ID) -> list[AccountView]:
+    ctx = info.context
+    try:
+        target = UUID(str(account_id))
+    except ValueError as exc:
+        raise BadRequest("accountId is not a valid id") from exc
+    res = ctx.resources
+    ctx.principal, accounts = await service.switch_and_list(
+        res.db, res.redis, res.auth_cache, ctx.principal, target
+    )
+    return accounts
 
 
 @strawberry.type
 class AuthQuery:
-    @strawberry.field(description="The accounts you are a member of; one is active.")
-    async def my_accounts(self, info: Info) -> list[AccountType]:
-        ctx = info.context
-        return [
-            AccountType.of(v) for v in await service.my_accounts(ctx.resources.db, ctx.principal)
-        ]
+    my_accounts: list[AccountView] = strawberry.field(
+        resolver=_my_accounts,
+        graphql_type=list[AccountType],
+        description="The accounts you are a member of; one is active.",
+    )
 
 
 @strawberry.type
 class AuthMutation:
-    @strawberry.mutation(description="Make another of your accounts the session's active one.")
-    async def switch_account(self, info: Info, account_id: strawberry.ID) -> list[AccountType]:
-        ctx = info.context
-        try:
-            target = UUID(str(account_id))
-        except ValueError as exc:
-            raise BadRequest("accountId is not a valid id") from exc
-        res = ctx.resources
-        await service.switch_account(res.db, res.redis, res.auth_cache, ctx.principal, target)
-        ctx.principal = await service.reload_session(
-            res.db, res.auth_cache, ctx.principal.token_hash
-        )
-        return [AccountType.of(v) for v in await service.my_accounts(res.db, ctx.principal)]
+    switch_account: list[AccountView] = strawberry.mutation(
+        resolver=_switch_account,
+        graphql_type=list[AccountType],
+        description="Make another of your accounts the session's active one.",
+    )

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from lumio.kit.views import ApiModel
+
 
 @dataclass(frozen=True, slots=True)
 class LoginResult:
@@ -16,8 +18,9 @@ class LoginResult:
     expires_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class ApiKeyInfo:
+class ApiKeyInfo(ApiModel):
+    """An API key as REST renders it (never the secret)."""
+
     id: UUID
     prefix: str
     name: str
@@ -32,9 +35,9 @@ class CreatedApiKey:
     key: str
 
 
-@dataclass(frozen=True, slots=True)
-class AccountView:
-    """An account as its member sees it: with their role and whether it is the active one."""
+class AccountView(ApiModel):
+    """An account as its member sees it: with their role and whether it is the active one
+    (REST and GraphQL render this one declaration)."""
 
     id: UUID
     name: str

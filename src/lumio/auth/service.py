@@ -75,7 +75,12 @@ async def reload_session(db: asyncpg.Pool, cache: AuthCache, token_hash: bytes) 
 async def my_accounts(db: asyncpg.Pool, principal: Principal) -> list[AccountView]:
     """The principal's accounts; through an API key only the one the key is bound to."""
     views = [
-        AccountView(m.account_id, m.account_name, m.role, m.account_id == principal.account_id)
+        AccountView(
+            id=m.account_id,
+            name=m.account_name,
+            role=m.role,
+            active=m.account_id == principal.account_id,
+        )
         for m in await accounts_repository.memberships(db, principal.user_id)
     ]
     if principal.credential is Credential.API_KEY:
@@ -111,8 +116,17 @@ async def switch_account(
     await forget(redis, cache, principal.token_hash)
 
 
+async def switch_and_list(
+    db: asyncpg.Pool, redis: Redis, cache: AuthCache, principal: Principal, account_id: UUID
+) -> tuple[Principal, list[AccountView]]:
+    """Switch the session's active account; the session read afresh, and its accounts."""
+    await switch_account(db, redis, cache, principal, account_id)
+    switched = await reload_session(db, cache, principal.token_hash)
+    return switched, await my_accounts(db, switched)
+
+
 def _key_info(row: asyncpg.Record) -> ApiKeyInfo:
-    return ApiKeyInfo(row["id"], row["prefix"], row["name"], row["created_at"], row["revoked_at"])
+    return ApiKeyInfo.model_validate(dict(row))
 
 
 async def create_api_key(
@@ -128,7 +142,8 @@ async def create_api_key(
     key_id, created = await auth_repository.insert_api_key(
         db, secrets.token_hash(key), prefix, name, user_id, account_id
     )
-    return CreatedApiKey(ApiKeyInfo(key_id, prefix, name, created, None), key)
+    info = ApiKeyInfo(id=key_id, prefix=prefix, name=name, created_at=created, revoked_at=None)
+    return CreatedApiKey(info, key)
 
 
 def _active_account(principal: Principal) -> UUID:

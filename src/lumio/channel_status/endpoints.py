@@ -2,43 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from lumio.channel_status import service
 from lumio.channel_status.schemas import ChannelStatus
-from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal, json_response
+from lumio.kit.deps import AppResources, CurrentPrincipal
 from lumio.kit.deps import problem_responses as errors
 from lumio.kit.request_auth import authenticate_request
 from lumio.kit.resources import resources_of
+from lumio.kit.views import views_response
 
 router = APIRouter(tags=["channel status"])
-
-
-class ChannelStatusOut(ApiModel):
-    platform: str
-    is_online: bool
-    stream_title: str | None
-    category: str | None
-    viewer_count: int | None
-    started_at: datetime | None
-    updated_at: datetime
-
-
-def as_json(status: ChannelStatus) -> dict[str, Any]:
-    return {
-        "platform": status.platform,
-        "isOnline": status.is_online,
-        "streamTitle": status.stream_title,
-        "category": status.category,
-        "viewerCount": status.viewer_count,
-        "startedAt": status.started_at,
-        "updatedAt": status.updated_at,
-    }
 
 
 async def channel_status_route(request: Request) -> Response:
@@ -49,16 +25,14 @@ async def channel_status_route(request: Request) -> Response:
     route below stays for the OpenAPI document; errors go through the same app handlers.
     """
     principal = await authenticate_request(request, request.method)
-    rows = await service.read_channel_status(resources_of(request).db, principal)
-    return json_response([as_json(row) for row in rows])
+    return views_response(await service.read_channel_status(resources_of(request).db, principal))
 
 
 @router.get(
     "/channel-status",
-    response_model=list[ChannelStatusOut],
+    response_model=list[ChannelStatus],
     responses=errors(401, 403, 503),
     summary="Live status of every platform of the active account, ordered by platform",
 )
 async def get_channel_status(principal: CurrentPrincipal, resources: AppResources) -> Response:
-    rows = await service.read_channel_status(resources.db, principal)
-    return json_response([as_json(row) for row in rows])
+    return views_response(await service.read_channel_status(resources.db, principal))

@@ -26,11 +26,24 @@ from lumio.platforms.base import Platform
 
 W = TypeVar("W", OnlineWrite, OfflineWrite, StreamDataWrite)
 
+
+def any_online_sql(account: str) -> str:
+    """SQL: whether the account in column ``account`` shows any channel online -- for other
+    tables' statements that must read it in the same snapshot (the Spotify gate)."""
+    return (
+        f"EXISTS (SELECT 1 FROM channel_status cs WHERE cs.account_id = {account} AND cs.is_online)"
+    )
+
+
 GET_STATUS = """
 SELECT platform, is_online, stream_title, category, viewer_count, started_at, updated_at
 FROM channel_status
 WHERE account_id = $1
 ORDER BY platform
+"""
+
+DELETE_STATUS = """
+DELETE FROM channel_status WHERE account_id = $1 AND platform = $2 RETURNING is_online
 """
 
 IS_ANY_ONLINE = """
@@ -137,11 +150,16 @@ def _applied(rows: Sequence[asyncpg.Record]) -> list[Applied]:
 
 async def get_status(db: Executor, account_id: UUID) -> list[ChannelStatus]:
     rows = await db.fetch(GET_STATUS, account_id)
-    return [ChannelStatus(*row) for row in rows]
+    return [ChannelStatus.model_validate(dict(row)) for row in rows]
 
 
 async def is_any_online(db: Executor, account_id: UUID) -> bool:
     return bool(await db.fetchval(IS_ANY_ONLINE, account_id))
+
+
+async def delete_status(db: Executor, account_id: UUID, platform: Platform) -> bool:
+    """Remove the platform's status row (its channel was unlinked); True when it showed online."""
+    return bool(await db.fetchval(DELETE_STATUS, account_id, platform.value))
 
 
 async def get_all_online_accounts(db: Executor) -> list[OnlineAccount]:

@@ -6,11 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from lumio.kit.views import ApiModel
 from lumio.platforms.base import Platform
 
 
-@dataclass(frozen=True, slots=True)
-class ChannelStatus:
+class ChannelStatus(ApiModel):
+    """A platform's live status, as REST and GraphQL render it (declared once, here)."""
+
     platform: str
     is_online: bool
     stream_title: str | None

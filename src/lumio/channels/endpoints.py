@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
 from pydantic import Field
 from starlette.responses import Response
@@ -16,46 +14,27 @@ from lumio.kit.deps import problem_responses as errors
 router = APIRouter(prefix="/channels", tags=["linked channels"])
 
 
-class LinkedChannelOut(ApiModel):
-    platform: str
-    channel_id: str
-    display_name: str
-    last_polled_at: datetime | None
-    last_error: str | None
-
-    @classmethod
-    def of(cls, channel: LinkedChannel) -> LinkedChannelOut:
-        return cls(
-            platform=channel.platform.value,
-            channel_id=channel.channel_id,
-            display_name=channel.display_name,
-            last_polled_at=channel.last_polled_at,
-            last_error=channel.last_error,
-        )
-
-
 class LinkIn(ApiModel):
     platform: str = Field(description="twitch, youtube, kick or trovo")
     channel: str = Field(description="login, handle, URL or id", min_length=1, max_length=200)
 
 
-@router.get("", response_model=list[LinkedChannelOut], responses=errors(401, 403))
+@router.get("", response_model=list[LinkedChannel], responses=errors(401, 403))
 async def list_channels(
     principal: CurrentPrincipal, resources: AppResources
-) -> list[LinkedChannelOut]:
-    return [LinkedChannelOut.of(c) for c in await service.list_for(resources.db, principal)]
+) -> list[LinkedChannel]:
+    return await service.list_for(resources.db, principal)
 
 
 @router.post(
-    "", response_model=LinkedChannelOut, status_code=201, responses=errors(400, 401, 403, 404, 503)
+    "", response_model=LinkedChannel, status_code=201, responses=errors(400, 401, 403, 404, 503)
 )
 async def link_channel(
     body: LinkIn, principal: CurrentPrincipal, resources: AppResources
-) -> LinkedChannelOut:
-    linked = await service.link_for(
+) -> LinkedChannel:
+    return await service.link_for(
         resources.db, resources.http, resources.settings, principal, body.platform, body.channel
     )
-    return LinkedChannelOut.of(linked)
 
 
 @router.delete("/{platform}", status_code=204, responses=errors(400, 401, 403, 404))

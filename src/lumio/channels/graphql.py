@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import strawberry
 
 from lumio.channels import service
@@ -11,45 +9,38 @@ from lumio.channels.schemas import LinkedChannel
 from lumio.kit.graphql import Info
 
 
-@strawberry.type(name="LinkedChannel")
+@strawberry.experimental.pydantic.type(model=LinkedChannel, all_fields=True, name="LinkedChannel")
 class LinkedChannelType:
-    platform: str
-    channel_id: str
-    display_name: str
-    last_polled_at: datetime | None
-    last_error: str | None
+    pass
 
-    @classmethod
-    def of(cls, channel: LinkedChannel) -> LinkedChannelType:
-        return cls(
-            platform=channel.platform.value,
-            channel_id=channel.channel_id,
-            display_name=channel.display_name,
-            last_polled_at=channel.last_polled_at,
-            last_error=channel.last_error,
-        )
+
+async def _linked_channels(info: Info) -> list[LinkedChannel]:
+    ctx = info.context
+    return await service.list_for(ctx.resources.db, ctx.principal)
+
+
+async def _link_channel(info: Info, platform: str, channel: str) -> LinkedChannel:
+    ctx = info.context
+    res = ctx.resources
+    return await service.link_for(res.db, res.http, res.settings, ctx.principal, platform, channel)
 
 
 @strawberry.type
 class ChannelsQuery:
-    @strawberry.field(description="The channels the active account links.")
-    async def linked_channels(self, info: Info) -> list[LinkedChannelType]:
-        ctx = info.context
-        return [
-            LinkedChannelType.of(c) for c in await service.list_for(ctx.resources.db, ctx.principal)
-        ]
+    linked_channels: list[LinkedChannel] = strawberry.field(
+        resolver=_linked_channels,
+        graphql_type=list[LinkedChannelType],
+        description="The channels the active account links.",
+    )
 
 
 @strawberry.type
 class ChannelsMutation:
-    @strawberry.mutation(description="Link a channel (login, handle, URL or id) on a platform.")
-    async def link_channel(self, info: Info, platform: str, channel: str) -> LinkedChannelType:
-        ctx = info.context
-        res = ctx.resources
-        linked = await service.link_for(
-            res.db, res.http, res.settings, ctx.principal, platform, channel
-        )
-        return LinkedChannelType.of(linked)
+    link_channel: LinkedChannel = strawberry.mutation(
+        resolver=_link_channel,
+        graphql_type=LinkedChannelType,
+        description="Link a channel (login, handle, URL or id) on a platform.",
+    )
 
     @strawberry.mutation(description="Unlink the account's channel on a platform.")
     async def unlink_channel(self, info: Info, platform: str) -> bool:

@@ -1,4 +1,5 @@
-"""All SQL of platform_channels: linking, and the worker's claim / complete / release."""
+"""All SQL of platform_channels: linking, and the worker's claim / complete / release (the status
+rows are channel_status's)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from lumio.channel_status import repository as status_repository
 from lumio.channels.schemas import ClaimedChannel, LinkedChannel, PollOutcome
+from lumio.db.leases import claim_sql
 from lumio.db.pool import Executor
 from lumio.platforms.base import Platform
 
@@ -30,34 +33,21 @@ RETURNING (xmax = 0) AS inserted
 UNLINK = (
     "DELETE FROM platform_channels WHERE account_id = $1 AND platform = $2 RETURNING channel_id"
 )
-DELETE_STATUS = """
-DELETE FROM channel_status WHERE account_id = $1 AND platform = $2 RETURNING is_online
-"""
 
 LIST_LINKED = """
-SELECT account_id, platform, channel_id, display_name, last_polled_at, last_error
+SELECT platform, channel_id, display_name, last_polled_at, last_error
 FROM platform_channels WHERE account_id = $1 ORDER BY platform
 """
 
-# Due, unleased channels of one platform, oldest due first; SKIP LOCKED lets replicas claim
-# disjoint batches at once. The lease token fences the later write: a worker whose lease ran
-# out (and whose channels another worker took) cannot store its stale result.
-CLAIM = """
-WITH due AS (
-    SELECT account_id, platform FROM platform_channels
-    WHERE platform = $1 AND next_poll_at <= $2
-      AND (leased_until IS NULL OR leased_until < $2)
-    ORDER BY next_poll_at
-    LIMIT $3
-    FOR UPDATE SKIP LOCKED
+# Due, unleased channels of one platform ($5); see lumio.db.leases.
+CLAIM = claim_sql(
+    "platform_channels",
+    "pc",
+    ("account_id", "platform"),
+    "platform = $5",
+    "pc.account_id, pc.platform, pc.channel_id, pc.detector_state, pc.next_poll_at, "
+    "pc.consecutive_errors",
 )
-UPDATE platform_channels pc
-SET leased_until = $2 + make_interval(secs => $4), lease_token = $5
-FROM due
-WHERE pc.account_id = due.account_id AND pc.platform = due.platform
-RETURNING pc.account_id, pc.platform, pc.channel_id, pc.detector_state, pc.next_poll_at,
-          pc.consecutive_errors
-"""
 
 COMPLETE = """
 UPDATE platform_channels pc SET
@@ -81,8 +71,6 @@ SET leased_until = NULL, lease_token = NULL, next_poll_at = COALESCE($2, next_po
 WHERE lease_token = $1
 """
 
-NEXT_DUE = "SELECT min(next_poll_at) FROM platform_channels WHERE platform = $1"
-
 
 async def link(
     db: Executor, account_id: UUID, platform: Platform, channel_id: str, display_name: str
@@ -95,23 +83,13 @@ async def link(
 async def unlink(db: Executor, account_id: UUID, platform: Platform) -> tuple[bool, bool]:
     """Remove the link and the channel's status row: (was linked, was showing online)."""
     removed = await db.fetchval(UNLINK, account_id, platform.value)
-    was_online = await db.fetchval(DELETE_STATUS, account_id, platform.value)
-    return removed is not None, bool(was_online)
+    was_online = await status_repository.delete_status(db, account_id, platform)
+    return removed is not None, was_online
 
 
 async def list_linked(db: Executor, account_id: UUID) -> list[LinkedChannel]:
     rows = await db.fetch(LIST_LINKED, account_id)
-    return [
-        LinkedChannel(
-            r["account_id"],
-            Platform(r["platform"]),
-            r["channel_id"],
-            r["display_name"],
-            r["last_polled_at"],
-            r["last_error"],
-        )
-        for r in rows
-    ]
+    return [LinkedChannel.model_validate(dict(r)) for r in rows]
 
 
 def _claimed(row: asyncpg.Record) -> ClaimedChannel:
@@ -134,7 +112,7 @@ async def claim(
     lease_seconds: float,
     token: UUID,
 ) -> list[ClaimedChannel]:
-    rows = await db.fetch(CLAIM, platform.value, now, limit, lease_seconds, token)
+    rows = await db.fetch(CLAIM, now, limit, lease_seconds, token, platform.value)
     return [_claimed(row) for row in rows]
 
 
@@ -162,8 +140,3 @@ async def release(db: Executor, token: UUID, next_poll_at: datetime | None) -> N
     """Give back a claimed batch unpolled (stopping, the platform's budget is spent, or a batch
     not worth a request yet); None keeps each channel's own schedule."""
     await db.execute(RELEASE, token, next_poll_at)
-
-
-async def next_due(db: Executor, platform: Platform) -> datetime | None:
-    due: datetime | None = await db.fetchval(NEXT_DUE, platform.value)
-    return due

@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from lumio.kit.views import ApiModel
 from lumio.platforms.base import Platform
 
 
-@dataclass(frozen=True, slots=True)
-class LinkedChannel:
-    account_id: UUID
-    platform: Platform
+class LinkedChannel(ApiModel):
+    """A linked channel as REST and GraphQL render it (declared once, here)."""
+
+    platform: str
     channel_id: str
     display_name: str
     last_polled_at: datetime | None

@@ -53,7 +53,7 @@ async def link_channel(
     finally:
         await adapter.aclose()
     await repository.link(db, account_id, platform, resolved.channel_id, resolved.display_name)
-    return next(c for c in await repository.list_linked(db, account_id) if c.platform is platform)
+    return next(c for c in await repository.list_linked(db, account_id) if c.platform == platform)
 
 
 async def unlink_channel(

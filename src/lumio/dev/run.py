@@ -38,7 +38,7 @@ from lumio.kit.settings import Settings
 from lumio.platforms.base import Platform
 from lumio.platforms.registry import build_adapter, configured_platforms
 from lumio.serve import uvicorn_server
-from lumio.spotify.poller.client import SpotifyApp
+from lumio.spotify.linking.oauth import SpotifyApp
 from lumio.spotify.poller.run import build_worker as build_spotify_worker
 from lumio.spotify.repository import get_connection
 
@@ -106,7 +106,7 @@ async def link_demo_channels(
         except LumioError as error:
             log.warning("could not link the demo %s channel: %s", demo.platform, error.detail)
             continue
-        done.append(f"{channel.platform.value}: {channel.display_name}")
+        done.append(f"{channel.platform}: {channel.display_name}")
     return done
 
 

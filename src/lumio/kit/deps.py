@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict
-from pydantic.alias_generators import to_camel
-from starlette.responses import Response
+from pydantic import BaseModel
 
 from lumio.kit.principal import Principal
 from lumio.kit.request_auth import authenticate_request
 from lumio.kit.resources import Resources, resources_of
+from lumio.kit.views import ApiModel as ApiModel
 
 
 async def _principal(request: Request) -> Principal:
@@ -28,14 +26,6 @@ CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 AppResources = Annotated[Resources, Depends(_resources)]
 
 
-class ApiModel(BaseModel):
-    """REST bodies: JSON names match the GraphQL names (camelCase); unknown fields are refused."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
-
-
 class ProblemDetails(BaseModel):
     type: str = "about:blank"
     title: str
@@ -49,8 +39,3 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         status: {"model": ProblemDetails, "content": {"application/problem+json": {}}}
         for status in statuses
     }
-
-
-def json_response(content: object, status_code: int = 200) -> Response:
-    """Serialise with orjson straight away; the route's response_model documents the shape."""
-    return Response(orjson.dumps(content), status_code, media_type="application/json")

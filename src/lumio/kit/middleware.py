@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lumio.kit.problems import PROBLEM_JSON
+from lumio.kit.errors import PayloadTooLarge
+from lumio.kit.problems import lumio_problem
 
 
 class BodySizeLimit:
@@ -29,7 +29,7 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await self._refuse(send)
+            await self._refuse(scope, receive, send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -40,7 +40,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
-                await self._refuse(send)
+                await self._refuse(scope, receive, send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -56,25 +56,9 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send) -> None:
-        body = orjson.dumps(
-            {
-                "type": "about:blank",
-                "title": "Request body too large",
-                "status": 413,
-                "code": "PAYLOAD_TOO_LARGE",
-                "detail": f"request bodies are limited to {self.limit} bytes",
-            }
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", PROBLEM_JSON.encode()),
-                    (b"content-length", str(len(body)).encode()),
-                    (b"connection", b"close"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        error = PayloadTooLarge(f"request bodies are limited to {self.limit} bytes")
+        response = lumio_problem(error)
+        # The unread rest of the body would otherwise be taken for the next request.
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)

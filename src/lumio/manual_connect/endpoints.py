@@ -7,18 +7,9 @@ from fastapi import APIRouter
 from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal
 from lumio.kit.deps import problem_responses as errors
 from lumio.manual_connect import service
-from lumio.manual_connect.service import ManualStatus
+from lumio.manual_connect.schemas import SpotifyManualStatus
 
 router = APIRouter(prefix="/spotify/manual-connect", tags=["spotify manual connect"])
-
-
-class SpotifyManualStatusOut(ApiModel):
-    active: bool
-    remaining_seconds: int | None
-
-    @classmethod
-    def of(cls, status: ManualStatus) -> SpotifyManualStatusOut:
-        return cls(active=status.active, remaining_seconds=status.remaining_seconds)
 
 
 class StartIn(ApiModel):
@@ -29,25 +20,25 @@ class StoppedOut(ApiModel):
     stopped: bool
 
 
-@router.get("", response_model=SpotifyManualStatusOut, responses=errors(401, 403, 503))
+@router.get("", response_model=SpotifyManualStatus, responses=errors(401, 403, 503))
 async def get_manual_connect(
     principal: CurrentPrincipal, resources: AppResources
-) -> SpotifyManualStatusOut:
-    return SpotifyManualStatusOut.of(await service.status(resources.redis, principal))
+) -> SpotifyManualStatus:
+    return await service.status(resources.redis, principal)
 
 
 @router.post(
     "",
-    response_model=SpotifyManualStatusOut,
+    response_model=SpotifyManualStatus,
     responses=errors(401, 403, 503),
     summary="Start (or renew) the manual connect for 30 minutes",
 )
 async def start_manual_connect(
     principal: CurrentPrincipal, resources: AppResources, body: StartIn | None = None
-) -> SpotifyManualStatusOut:
+) -> SpotifyManualStatus:
     del body  # validated (it may have no fields); nothing to use
     ttl = resources.settings.manual_connect_ttl_seconds
-    return SpotifyManualStatusOut.of(await service.start(resources.redis, principal, ttl))
+    return await service.start(resources.redis, principal, ttl)
 
 
 @router.delete(

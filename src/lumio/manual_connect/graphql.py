@@ -6,36 +6,41 @@ import strawberry
 
 from lumio.kit.graphql import Info
 from lumio.manual_connect import service
-from lumio.manual_connect.service import ManualStatus
+from lumio.manual_connect.schemas import SpotifyManualStatus
 
 
-@strawberry.type(name="SpotifyManualStatus")
+@strawberry.experimental.pydantic.type(
+    model=SpotifyManualStatus, all_fields=True, name="SpotifyManualStatus"
+)
 class SpotifyManualStatusType:
-    active: bool
-    remaining_seconds: int | None
+    pass
 
-    @classmethod
-    def of(cls, status: ManualStatus) -> SpotifyManualStatusType:
-        return cls(active=status.active, remaining_seconds=status.remaining_seconds)
+
+async def _status(info: Info) -> SpotifyManualStatus:
+    ctx = info.context
+    return await service.status(ctx.resources.redis, ctx.principal)
+
+
+async def _start(info: Info) -> SpotifyManualStatus:
+    ctx = info.context
+    ttl = ctx.resources.settings.manual_connect_ttl_seconds
+    return await service.start(ctx.resources.redis, ctx.principal, ttl)
 
 
 @strawberry.type
 class ManualConnectQuery:
-    @strawberry.field
-    async def spotify_manual_status(self, info: Info) -> SpotifyManualStatusType:
-        ctx = info.context
-        return SpotifyManualStatusType.of(await service.status(ctx.resources.redis, ctx.principal))
+    spotify_manual_status: SpotifyManualStatus = strawberry.field(
+        resolver=_status, graphql_type=SpotifyManualStatusType
+    )
 
 
 @strawberry.type
 class ManualConnectMutation:
-    @strawberry.mutation(description="Start (or renew) the manual connect for 30 minutes.")
-    async def start_spotify_manual(self, info: Info) -> SpotifyManualStatusType:
-        ctx = info.context
-        ttl = ctx.resources.settings.manual_connect_ttl_seconds
-        return SpotifyManualStatusType.of(
-            await service.start(ctx.resources.redis, ctx.principal, ttl)
-        )
+    start_spotify_manual: SpotifyManualStatus = strawberry.mutation(
+        resolver=_start,
+        graphql_type=SpotifyManualStatusType,
+        description="Start (or renew) the manual connect for 30 minutes.",
+    )
 
     @strawberry.mutation(description="Stop the manual connect; stopping an inactive one succeeds.")
     async def stop_spotify_manual(self, info: Info) -> bool:

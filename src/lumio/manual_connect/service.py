@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -13,6 +12,7 @@ from lumio.events.schemas import Reason, StatusEvent
 from lumio.kit.errors import Unavailable
 from lumio.kit.permissions import Permission
 from lumio.kit.principal import Principal
+from lumio.manual_connect.schemas import SpotifyManualStatus
 
 KEY_PREFIX = "lumio:spotify_manual:"
 DEFAULT_TTL_SECONDS = 1800
@@ -27,31 +27,18 @@ def manual_key(account_id: UUID) -> str:
     return f"{KEY_PREFIX}{account_id}"
 
 
-@dataclass(frozen=True, slots=True)
-class ManualStatus:
-    active: bool
-    remaining_seconds: int | None
-
-    @classmethod
-    def from_ttl(cls, ttl: int) -> ManualStatus:
-        # TTL answers -2 for a missing key; -1 (no expiry) cannot happen for keys we set.
-        if ttl < 0:
-            return cls(active=False, remaining_seconds=None)
-        return cls(active=True, remaining_seconds=ttl)
-
-
-async def status(redis: Redis, principal: Principal) -> ManualStatus:
+async def status(redis: Redis, principal: Principal) -> SpotifyManualStatus:
     account_id = principal.require(Permission.SPOTIFY_READ)
     try:
         ttl = await redis.ttl(manual_key(account_id))
     except (RedisError, OSError) as exc:
         raise Unavailable(_UNAVAILABLE) from exc
-    return ManualStatus.from_ttl(int(ttl))
+    return SpotifyManualStatus.from_ttl(int(ttl))
 
 
 async def start(
     redis: Redis, principal: Principal, ttl_seconds: int = DEFAULT_TTL_SECONDS
-) -> ManualStatus:
+) -> SpotifyManualStatus:
     """Open the gate for ``ttl_seconds``; a second start renews the full period."""
     account_id = principal.require(Permission.SPOTIFY_WORKER)
     try:
@@ -62,7 +49,7 @@ async def start(
     except (RedisError, OSError) as exc:
         raise Unavailable(_UNAVAILABLE) from exc
     await publish(redis, [StatusEvent.manual(account_id, Reason.MANUAL_STARTED)])
-    return ManualStatus.from_ttl(int(ttl))
+    return SpotifyManualStatus.from_ttl(int(ttl))
 
 
 async def stop(redis: Redis, principal: Principal) -> bool:

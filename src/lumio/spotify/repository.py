@@ -16,13 +16,14 @@ from uuid import UUID
 import asyncpg
 import orjson
 
+from lumio.channel_status.repository import any_online_sql
+from lumio.db.leases import claim_sql
 from lumio.db.pool import Executor
 from lumio.spotify.schemas import (
     ClaimedConnection,
     Connection,
     GateChange,
     GateRow,
-    ItemKind,
     LinkStatus,
     NewLink,
     Play,
@@ -67,10 +68,8 @@ FROM spotify_connections WHERE account_id = $1
 """
 
 # The PostgreSQL half of the gate for connected accounts among $1 (the other half is in Redis).
-ONLINE_AMONG = """
-SELECT sc.account_id,
-       EXISTS (SELECT 1 FROM channel_status cs
-               WHERE cs.account_id = sc.account_id AND cs.is_online) AS online
+ONLINE_AMONG = f"""
+SELECT sc.account_id, {any_online_sql("sc.account_id")} AS online
 FROM spotify_connections sc
 WHERE sc.account_id = ANY($1::uuid[])
 """
@@ -105,26 +104,16 @@ WHERE old.account_id = sc.account_id
 RETURNING sc.account_id, old.gate_open AS was_open, sc.gate_open AS is_open
 """
 
-# Due connections with an open gate, oldest due first; "online" is the gate's PostgreSQL half,
-# read afresh, so a closed gate is noticed at the latest when the account is next due.
-CLAIM = """
-WITH due AS (
-    SELECT account_id FROM spotify_connections
-    WHERE gate_open AND status = 'active' AND next_poll_at <= $1
-      AND (leased_until IS NULL OR leased_until < $1)
-    ORDER BY next_poll_at
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
+# Due connections with an open gate (see lumio.db.leases); "online" is the gate's PostgreSQL
+# half, read afresh, so a closed gate is noticed at the latest when the account is next due.
+CLAIM = claim_sql(
+    "spotify_connections",
+    "sc",
+    ("account_id",),
+    "gate_open AND status = 'active'",
+    "sc.account_id, sc.access_token, sc.refresh_token, sc.access_expires_at, sc.playback, "
+    f"sc.next_poll_at, sc.consecutive_errors, {any_online_sql('sc.account_id')} AS online",
 )
-UPDATE spotify_connections sc
-SET leased_until = $1 + make_interval(secs => $3), lease_token = $4
-FROM due
-WHERE sc.account_id = due.account_id
-RETURNING sc.account_id, sc.access_token, sc.refresh_token, sc.access_expires_at, sc.playback,
-          sc.next_poll_at, sc.consecutive_errors,
-          EXISTS (SELECT 1 FROM channel_status cs
-                  WHERE cs.account_id = sc.account_id AND cs.is_online) AS online
-"""
 
 SAVE_TOKENS = """
 UPDATE spotify_connections SET
@@ -318,7 +307,7 @@ async def insert_plays(db: Executor, plays: Sequence[tuple[UUID, Play]]) -> None
     await db.execute(
         INSERT_PLAYS,
         [a for a, _ in plays],
-        [p.kind.value for _, p in plays],
+        [p.kind for _, p in plays],
         [p.item_id for _, p in plays],
         [p.title for _, p in plays],
         [orjson.dumps(list(p.artists)).decode() for _, p in plays],
@@ -332,17 +321,4 @@ async def insert_plays(db: Executor, plays: Sequence[tuple[UUID, Play]]) -> None
 
 async def recent_plays(db: Executor, account_id: UUID, limit: int) -> list[Play]:
     rows = await db.fetch(RECENT_PLAYS, account_id, limit)
-    return [
-        Play(
-            ItemKind(r["kind"]),
-            r["item_id"],
-            r["title"],
-            tuple(r["artists"]),
-            r["album"],
-            r["art_url"],
-            r["url"],
-            r["duration_ms"],
-            r["started_at"],
-        )
-        for r in rows
-    ]
+    return [Play.model_validate(dict(r)) for r in rows]

@@ -10,6 +10,8 @@ from uuid import UUID
 
 import orjson
 
+from lumio.kit.views import ApiModel
+
 
 class ItemKind(StrEnum):
     TRACK = "track"
@@ -41,9 +43,8 @@ class Item:
     duration_ms: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class NowPlayingView:
-    """Now playing flattened as both transports render it (REST and GraphQL share these names)."""
+class NowPlayingView(ApiModel):
+    """Now playing flattened as both transports render it (declared once, here)."""
 
     kind: str
     is_playing: bool
@@ -138,14 +139,14 @@ def _item_of(data: dict[str, Any]) -> Item:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class Play:
-    """A row of the play history: an item that started playing."""
+class Play(ApiModel):
+    """A row of the play history: an item that started playing (REST and GraphQL render this
+    one declaration)."""
 
-    kind: ItemKind
+    kind: str
     item_id: str | None
     title: str
-    artists: tuple[str, ...]
+    artists: list[str]
     album: str | None
     art_url: str | None
     url: str | None
@@ -155,15 +156,15 @@ class Play:
     @classmethod
     def of(cls, item: Item, started_at: datetime) -> Play:
         return cls(
-            item.kind,
-            item.item_id,
-            item.title,
-            item.artists,
-            item.album,
-            item.art_url,
-            item.url,
-            item.duration_ms,
-            started_at,
+            kind=item.kind.value,
+            item_id=item.item_id,
+            title=item.title,
+            artists=list(item.artists),
+            album=item.album,
+            art_url=item.art_url,
+            url=item.url,
+            duration_ms=item.duration_ms,
+            started_at=started_at,
         )
 
 
@@ -213,9 +214,8 @@ class Connection:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionView:
-    """The link as both transports render it (REST and GraphQL share these names)."""
+class ConnectionView(ApiModel):
+    """The link as both transports render it (declared once, here)."""
 
     spotify_user_id: str
     display_name: str | None
@@ -229,8 +229,7 @@ class ConnectionView:
     last_error: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Authorization:
+class Authorization(ApiModel):
     """Where to send the user's browser to link Spotify, and until when the offer holds."""
 
     authorize_url: str

@@ -31,7 +31,13 @@ from lumio.manual_connect.service import manual_key
 from lumio.spotify import now_playing
 from lumio.spotify import repository as repo
 from lumio.spotify.linking.crypto import cipher_for
-from lumio.spotify.poller.client import SCOPES, InvalidGrant, SpotifyApp, SpotifyClient, TokenError
+from lumio.spotify.linking.oauth import (
+    SCOPES,
+    InvalidGrant,
+    SpotifyAccounts,
+    SpotifyApp,
+    TokenError,
+)
 from lumio.spotify.schemas import Authorization, Connection, NewLink, NowPlaying, Play
 
 STATE_PREFIX = "lumio:spotify_oauth:"
@@ -108,7 +114,9 @@ async def start_link(
     except (RedisError, OSError) as exc:
         raise Unavailable(_REDIS_DOWN) from exc
     expires_at = datetime.now(UTC) + STATE_TTL
-    return Authorization(app.authorize_url(state, redirect_uri), expires_at)
+    return Authorization(
+        authorize_url=app.authorize_url(state, redirect_uri), expires_at=expires_at
+    )
 
 
 async def _take_pending(redis: Redis, state: str) -> PendingLink:
@@ -151,7 +159,7 @@ async def complete_link(
         raise BadRequest("the callback has no authorisation code")
     app = spotify_app(settings)
     cipher = cipher_for(settings)
-    client = SpotifyClient(http, app)
+    client = SpotifyAccounts(http, app)
     now = datetime.now(UTC)
     try:
         grant = await client.exchange_code(code, pending.redirect_uri, now)

@@ -95,7 +95,3 @@ class SpotifyBudget:
             await self.redis.decrby(window_key(now.timestamp()), unused)
         except (RedisError, OSError) as exc:
             log.debug("could not give back %d Spotify requests: %s", unused, exc)
-
-    def window_ends(self, now: datetime) -> float:
-        """Seconds until the current counting window ends."""
-        return WINDOW_SECONDS - now.timestamp() % WINDOW_SECONDS

@@ -1,35 +1,26 @@
-"""The Spotify accounts service (authorisation, tokens) and the Web API's currently-playing.
+"""The Spotify Web API's currently-playing (tokens and the profile: ``linking/oauth.py``).
 
 Shapes follow PLATFORM_APIS.md §5: a 200 is parsed strictly (track, episode, ad, unknown); 204 has
 no body and means nothing plays; 401 is an expired or revoked access token; 429 carries
-``Retry-After`` and, for the developer quota, ``reason: QUOTA_EXCEEDED``; the token endpoint may
-omit ``refresh_token`` and answers ``invalid_grant`` for an expired or revoked one.
+``Retry-After`` and, for the developer quota, ``reason: QUOTA_EXCEEDED``.
 """
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Literal
-from urllib.parse import urlencode
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
-from lumio.kit.settings import Settings
+from lumio.spotify.linking.oauth import SpotifyAccounts, SpotifyApp, SpotifyModel, retry_after
 from lumio.spotify.poller.http import HttpError, HttpPool, HttpResponse, HttpTimeout
-from lumio.spotify.schemas import Item, ItemKind, NowPlaying, SpotifyProfile, TokenGrant
+from lumio.spotify.schemas import Item, ItemKind, NowPlaying
 
-SCOPES = ("user-read-currently-playing", "user-read-playback-state")
 CURRENTLY_PLAYING_PATH = "/v1/me/player/currently-playing"
 # Episodes come only when asked for (PLATFORM_APIS.md §5.4).
 CURRENTLY_PLAYING_QUERY = CURRENTLY_PLAYING_PATH + "?additional_types=track,episode"
-PROFILE_PATH = "/v1/me"
-TOKEN_PATH = "/api/token"  # noqa: S105 (a path, not a secret)
-AUTHORIZE_PATH = "/authorize"
-# Spotify sends Retry-After with every 429; this is only for one that lacks it.
-DEFAULT_RETRY_AFTER = 5.0
 
 
 # --- answers ------------------------------------------------------------------------------------
@@ -67,44 +58,27 @@ class Failed:
 Answer = Playing | Unauthorized | Denied | RateLimited | Failed
 
 
-class TokenError(Exception):
-    """The accounts service did not give a token."""
-
-    def __init__(self, detail: str, retry_after: float | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.retry_after = retry_after
-
-
-class InvalidGrant(TokenError):
-    """The refresh token (or code) is expired, revoked or unknown: only a new link helps."""
-
-
 # --- Spotify's JSON (only the fields Lumio reads; others are ignored) ---------------------------
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class _Image(_Model):
+class _Image(SpotifyModel):
     url: str
 
 
-class _Named(_Model):
+class _Named(SpotifyModel):
     name: str
 
 
-class _Album(_Model):
+class _Album(SpotifyModel):
     name: str
     images: list[_Image] = Field(default_factory=list)
 
 
-class _Urls(_Model):
+class _Urls(SpotifyModel):
     spotify: str | None = None
 
 
-class _Track(_Model):
+class _Track(SpotifyModel):
     type: Literal["track"]
     # Local files have no id.
     id: str | None
@@ -115,13 +89,13 @@ class _Track(_Model):
     external_urls: _Urls = Field(default_factory=_Urls)
 
 
-class _Show(_Model):
+class _Show(SpotifyModel):
     name: str
     publisher: str | None = None
     images: list[_Image] = Field(default_factory=list)
 
 
-class _Episode(_Model):
+class _Episode(SpotifyModel):
     type: Literal["episode"]
     id: str
     name: str
@@ -131,7 +105,7 @@ class _Episode(_Model):
     external_urls: _Urls = Field(default_factory=_Urls)
 
 
-class _CurrentlyPlaying(_Model):
+class _CurrentlyPlaying(SpotifyModel):
     timestamp: int
     progress_ms: int | None
     is_playing: bool
@@ -139,32 +113,14 @@ class _CurrentlyPlaying(_Model):
     item: Annotated[_Track | _Episode, Field(discriminator="type")] | None
 
 
-class _ErrorDetail(_Model):
+class _ErrorDetail(SpotifyModel):
     status: int
     message: str = ""
     reason: str | None = None
 
 
-class _ErrorBody(_Model):
+class _ErrorBody(SpotifyModel):
     error: _ErrorDetail
-
-
-class _TokenBody(_Model):
-    access_token: str = Field(min_length=1)
-    token_type: str
-    expires_in: int = Field(gt=0)
-    refresh_token: str | None = None
-    scope: str = ""
-
-
-class _TokenErrorBody(_Model):
-    error: str
-    error_description: str = ""
-
-
-class _Profile(_Model):
-    id: str = Field(min_length=1)
-    display_name: str | None = None
 
 
 def _first_image(images: list[_Image]) -> str | None:
@@ -222,14 +178,6 @@ def parse_currently_playing(body: bytes, observed_at: datetime) -> NowPlaying:
     )
 
 
-def retry_after(response: httpx.Response | HttpResponse) -> float:
-    raw = response.headers.get("retry-after", "")
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return DEFAULT_RETRY_AFTER
-
-
 def _error_of(response: HttpResponse) -> _ErrorDetail | None:
     try:
         return _ErrorBody.model_validate_json(response.content).error
@@ -247,48 +195,11 @@ def _answer_for_error(response: HttpResponse) -> Answer:
         return Denied(message)
     if status == 429:
         quota = error is not None and error.reason == "QUOTA_EXCEEDED"
-        return RateLimited(retry_after(response), quota)
+        return RateLimited(retry_after(response.headers), quota)
     return Failed("5xx" if status >= 500 else f"http_{status}", message)
 
 
-@dataclass(frozen=True, slots=True)
-class SpotifyApp:
-    client_id: str
-    client_secret: str
-    accounts_base: str
-    api_base: str
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SpotifyApp:
-        return cls(
-            settings.spotify_client_id,
-            settings.spotify_client_secret,
-            settings.spotify_accounts_base.rstrip("/"),
-            settings.spotify_api_base.rstrip("/"),
-        )
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.client_id and self.client_secret)
-
-    def basic_auth(self) -> str:
-        pair = f"{self.client_id}:{self.client_secret}".encode()
-        return "Basic " + base64.b64encode(pair).decode()
-
-    def authorize_url(self, state: str, redirect_uri: str) -> str:
-        query = urlencode(
-            {
-                "client_id": self.client_id,
-                "response_type": "code",
-                "redirect_uri": redirect_uri,
-                "scope": " ".join(SCOPES),
-                "state": state,
-            }
-        )
-        return f"{self.accounts_base}{AUTHORIZE_PATH}?{query}"
-
-
-class SpotifyClient:
+class SpotifyClient(SpotifyAccounts):
     """One app's calls. The accounts service and the profile go through ``http`` (the caller's);
     currently-playing, the hot path, through a lean keep-alive pool of its own (``http.py``),
     closed by ``aclose``."""
@@ -301,55 +212,11 @@ class SpotifyClient:
         max_connections: int = 100,
         timeout: float = 10.0,
     ) -> None:
-        self.http = http
-        self.app = app
-        self.headers = {"User-Agent": user_agent}
+        super().__init__(http, app, user_agent)
         self.api = HttpPool(app.api_base, max_connections, timeout)
-        self.requests_sent = 0
 
     async def aclose(self) -> None:
         await self.api.aclose()
-
-    async def exchange_code(self, code: str, redirect_uri: str, now: datetime) -> TokenGrant:
-        form = {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}
-        return await self._token(form, now)
-
-    async def refresh(self, refresh_token: str, now: datetime) -> TokenGrant:
-        return await self._token(
-            {"grant_type": "refresh_token", "refresh_token": refresh_token}, now
-        )
-
-    async def _token(self, form: dict[str, str], now: datetime) -> TokenGrant:
-        headers = {**self.headers, "Authorization": self.app.basic_auth()}
-        try:
-            response = await self.http.post(
-                self.app.accounts_base + TOKEN_PATH, data=form, headers=headers
-            )
-        except httpx.HTTPError as exc:
-            raise TokenError(f"the accounts service did not answer: {exc!r}") from exc
-        finally:
-            self.requests_sent += 1
-        if response.status_code == 200:
-            return _grant(response, now)
-        if response.status_code == 429:
-            raise TokenError("the accounts service is rate limiting", retry_after(response))
-        try:
-            error = _TokenErrorBody.model_validate_json(response.content)
-        except ValidationError:
-            raise TokenError(f"token endpoint answered {response.status_code}") from None
-        if error.error == "invalid_grant":
-            raise InvalidGrant(error.error_description or "invalid_grant")
-        raise TokenError(f"{error.error}: {error.error_description}".rstrip(": "))
-
-    async def profile(self, access_token: str) -> SpotifyProfile:
-        """The linked user (``GET /v1/me``); raises TokenError when it cannot be read."""
-        try:
-            response = await self._get(PROFILE_PATH, access_token)
-            response.raise_for_status()
-            profile = _Profile.model_validate_json(response.content)
-        except (httpx.HTTPError, ValidationError) as exc:
-            raise TokenError(f"could not read the Spotify profile: {exc}") from exc
-        return SpotifyProfile(profile.id, profile.display_name)
 
     async def currently_playing(self, access_token: str, now: datetime) -> Answer:
         headers = {
@@ -376,25 +243,3 @@ class SpotifyClient:
             return Playing(parse_currently_playing(response.content, now))
         except ValueError as exc:
             return Failed("garbage", str(exc))
-
-    async def _get(self, path: str, access_token: str) -> httpx.Response:
-        headers = {**self.headers, "Authorization": f"Bearer {access_token}"}
-        try:
-            return await self.http.get(self.app.api_base + path, headers=headers)
-        finally:
-            self.requests_sent += 1
-
-
-def _grant(response: httpx.Response, now: datetime) -> TokenGrant:
-    try:
-        body = _TokenBody.model_validate_json(response.content)
-    except ValidationError as exc:
-        raise TokenError("the token endpoint answered an unexpected body") from exc
-    if body.token_type.lower() != "bearer":
-        raise TokenError(f"unexpected token type {body.token_type!r}")
-    return TokenGrant(
-        access_token=body.access_token,
-        expires_at=now + timedelta(seconds=body.expires_in),
-        refresh_token=body.refresh_token,
-        scope=body.scope,
-    )

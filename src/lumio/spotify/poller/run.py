@@ -17,7 +17,8 @@ from lumio.kit.errors import Unavailable
 from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings
 from lumio.spotify.linking.crypto import cipher_for, with_local_key
-from lumio.spotify.poller.client import SpotifyApp, SpotifyClient
+from lumio.spotify.linking.oauth import SpotifyApp
+from lumio.spotify.poller.client import SpotifyClient
 from lumio.spotify.poller.metrics import SpotifyMetrics
 from lumio.spotify.poller.worker import SpotifyWorker, SpotifyWorkerConfig
 

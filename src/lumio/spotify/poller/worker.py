@@ -33,15 +33,14 @@ from lumio.spotify import repository as repo
 from lumio.spotify.gate.keeper import EventListener, GateKeeper, manual_among
 from lumio.spotify.gate.rules import reconcile_due
 from lumio.spotify.linking.crypto import TokenCipher, TokenUndecryptable, token_context
+from lumio.spotify.linking.oauth import InvalidGrant, TokenError
 from lumio.spotify.poller.budget import SpotifyBudget
 from lumio.spotify.poller.client import (
     Answer,
     Denied,
-    InvalidGrant,
     Playing,
     RateLimited,
     SpotifyClient,
-    TokenError,
     Unauthorized,
 )
 from lumio.spotify.poller.intervals import (

@@ -1,0 +1,31 @@
+"""Output shapes: each is declared once, as an ``ApiModel``; REST uses it as the response model
+and GraphQL derives its type from it (``strawberry.experimental.pydantic.type``), so the two
+transports cannot drift apart."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+from starlette.responses import Response
+
+
+class ApiModel(BaseModel):
+    """REST bodies: JSON names match the GraphQL names (camelCase); unknown fields are refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+def json_response(content: object, status_code: int = 200) -> Response:
+    """Serialise with orjson straight away; the route's response_model documents the shape."""
+    return Response(orjson.dumps(content), status_code, media_type="application/json")
+
+
+def views_response(views: Sequence[ApiModel]) -> Response:
+    """A list of views as the route's response_model renders them, without FastAPI's
+    re-validation (the views were validated when they were made)."""
+    return json_response([view.model_dump(by_alias=True) for view in views])
