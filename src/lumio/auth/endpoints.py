@@ -76,7 +76,7 @@ class CreateApiKeyIn(ApiModel):
 
 
 def _secure(request: Request) -> bool:
-    configured = resources_of(request).settings.cookie_secure
+    configured = resources_of(request).settings.api.cookie_secure
     return request.url.scheme == "https" if configured is None else configured
 
 
@@ -105,9 +105,7 @@ async def _me(resources: AppResources, principal: Principal, csrf: str | None) -
 async def login(body: LoginIn, request: Request, resources: AppResources) -> Response:
     _require_json(request)
     settings = resources.settings
-    result = await service.login(
-        resources.db, body.email, body.password, settings.session_ttl_seconds
-    )
+    result = await service.login(resources.db, body.email, body.password, settings.api.session_ttl)
     principal = await service.authenticate(
         resources.db, resources.auth_cache, result.session_token, Credential.SESSION
     )
@@ -116,7 +114,7 @@ async def login(body: LoginIn, request: Request, resources: AppResources) -> Res
     response.set_cookie(
         SESSION_COOKIE,
         result.session_token,
-        max_age=settings.session_ttl_seconds,
+        max_age=int(settings.api.session_ttl.total_seconds()),
         httponly=True,
         samesite="lax",
         secure=_secure(request),

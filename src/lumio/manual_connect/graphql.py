@@ -32,7 +32,7 @@ class ManualConnectMutation:
     @strawberry.mutation(description="Start (or renew) the manual connect for 30 minutes.")
     async def start_spotify_manual(self, info: Info) -> SpotifyManualStatusType:
         ctx = info.context
-        ttl = ctx.resources.settings.manual_connect_ttl_seconds
+        ttl = int(ctx.resources.settings.api.manual_connect_ttl.total_seconds())
         return SpotifyManualStatusType.of(
             await service.start(ctx.resources.redis, ctx.principal, ttl)
         )
