@@ -184,13 +184,22 @@ class YouTubeSettings(BaseSettings):
     candidates_per_channel: int = Field(default=5, ge=1)
     # A channel met for the first time: entries neither published nor updated within this window
     # are taken as finished uploads without spending quota (a live video is fresh or remembered).
-    recent_window: Seconds = timedelta(hours=48)
+    recent_window: Seconds = Field(
+        default=timedelta(hours=48), validation_alias=_env("LUMIO_YOUTUBE_RECENT_WINDOW_SECONDS")
+    )
     # A scheduled stream is confirmed every cycle from this long before its start ...
-    upcoming_lead: Seconds = timedelta(minutes=15)
+    upcoming_lead: Seconds = Field(
+        default=timedelta(minutes=15), validation_alias=_env("LUMIO_YOUTUBE_UPCOMING_LEAD_SECONDS")
+    )
     # ... until this long after it (it may never start) ...
-    upcoming_overdue: Seconds = timedelta(hours=6)
+    upcoming_overdue: Seconds = Field(
+        default=timedelta(hours=6), validation_alias=_env("LUMIO_YOUTUBE_UPCOMING_OVERDUE_SECONDS")
+    )
     # ... and otherwise once per interval, because streams start early and dates move.
-    upcoming_recheck: Seconds = timedelta(minutes=30)
+    upcoming_recheck: Seconds = Field(
+        default=timedelta(minutes=30),
+        validation_alias=_env("LUMIO_YOUTUBE_UPCOMING_RECHECK_SECONDS"),
+    )
     # Feed requests in flight at once per observe().
     feed_concurrency: int = Field(default=10, ge=1)
     # When a feed fails (other than 404), list the uploads playlist instead: 1 unit a channel.
