@@ -28,7 +28,7 @@ from lumio.db.pool import create_pool, database_url_named
 from lumio.embedded import embedded_services
 from lumio.kit.permissions import RoleName
 from lumio.kit.resources import create_redis
-from lumio.kit.settings import Settings
+from lumio.kit.settings import DatabaseSettings, RedisSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = "accounts, users"
@@ -67,11 +67,9 @@ def redis_url(servers: tuple[str, str]) -> str:
 @pytest.fixture(scope="session")
 def settings(database_url: str, redis_url: str) -> Settings:
     return Settings(
-        database_url=database_url,
-        redis_url=redis_url,
+        db=DatabaseSettings(url=database_url, pool_min=1, pool_max=5),
+        redis=RedisSettings(url=redis_url),
         data_dir=ROOT / ".lumio-test",
-        db_pool_min=1,
-        db_pool_max=5,
     )
 
 

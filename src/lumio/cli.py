@@ -15,6 +15,7 @@ import asyncpg
 import httpx
 import typer
 import uvloop
+from pydantic import ValidationError
 
 from lumio.accounts import service as accounts
 from lumio.db.pool import create_pool
@@ -40,16 +41,16 @@ app.add_typer(channels_app, name="channels")
 
 
 def _setup_logging() -> None:
-    setup_logging()
+    setup_logging(get_settings().logging)
 
 
 def with_database(work: Callable[[asyncpg.Pool, Settings], Awaitable[T]]) -> T:
     """Run ``work`` with a pool on the configured (or embedded) database; errors exit 1 with a message."""
     with services(get_settings()) as settings:
-        assert settings.database_url
+        assert settings.db.url
 
         async def run() -> T:
-            pool = await create_pool(settings.database_url or "", min_size=1, max_size=2)
+            pool = await create_pool(settings.db.url or "", min_size=1, max_size=2)
             try:
                 return await work(pool, settings)
             finally:
@@ -66,7 +67,7 @@ def with_database(work: Callable[[asyncpg.Pool, Settings], Awaitable[T]]) -> T:
 def migrate() -> None:
     """Apply the database migrations (also done at every start on embedded servers)."""
     with services(get_settings()) as settings:
-        typer.echo(f"migrated {settings.database_url}")
+        typer.echo(f"migrated {settings.db.url}")
 
 
 @users_app.command("create")
@@ -131,7 +132,7 @@ def api_keys_revoke(key_id: UUID) -> None:
     from lumio.kit.resources import create_redis
 
     async def work(pool: asyncpg.Pool, settings: Settings) -> UUID:
-        redis = create_redis(settings.redis_url or "")
+        redis = create_redis(settings.redis.url or "")
         try:
             await revoke_api_key(pool, redis, AuthCache(0), key_id, None)
         finally:
@@ -147,7 +148,7 @@ def channels_link(account_id: UUID, platform: str, channel: str) -> None:
     from lumio.channels.service import link_channel, parse_platform
 
     async def work(pool: asyncpg.Pool, settings: Settings) -> str:
-        async with httpx.AsyncClient(timeout=settings.platform_timeout_seconds) as http:
+        async with httpx.AsyncClient(timeout=settings.platform_timeout.total_seconds()) as http:
             linked = await link_channel(
                 pool, http, settings, account_id, parse_platform(platform), channel
             )
@@ -164,7 +165,7 @@ def channels_unlink(account_id: UUID, platform: str) -> None:
     from lumio.kit.resources import create_redis
 
     async def work(pool: asyncpg.Pool, settings: Settings) -> str:
-        redis = create_redis(settings.redis_url or "")
+        redis = create_redis(settings.redis.url or "")
         try:
             await unlink_channel(pool, redis, account_id, parse_platform(platform))
         finally:
@@ -224,7 +225,7 @@ def api(
 
     _setup_logging()
     with services(get_settings()) as settings:
-        uvloop.run(serve_api(settings, host or settings.api_host, port or settings.api_port))
+        uvloop.run(serve_api(settings, host or settings.api.host, port or settings.api.port))
 
 
 @app.command()
@@ -255,9 +256,15 @@ def dev(
 
     _setup_logging()
     with services(get_settings()) as settings:
-        host, port = host or settings.api_host, port or settings.api_port
+        host, port = host or settings.api.host, port or settings.api.port
         uvloop.run(run_dev(settings, host, port, fakes=fakes, simulate_every=simulate_every))
 
 
 def main() -> None:
+    try:
+        get_settings()
+    except ValidationError as error:
+        # At start, before any command: name each variable to fix (the README's table).
+        typer.echo(f"error: invalid settings in the environment: {error}", err=True)
+        raise SystemExit(2) from None
     app()

@@ -20,17 +20,15 @@ def services(settings: Settings, *, apply_migrations: bool = True) -> Iterator[S
     Without DATABASE_URL / REDIS_URL, real servers are started in ``settings.data_dir`` and
     stopped on exit (a second process on the same folder shares them).
     """
-    with embedded_services(settings.data_dir, settings.database_url, settings.redis_url) as (
+    with embedded_services(settings.data_dir, settings.db.url, settings.redis.url) as (
         database_url,
         redis_url,
     ):
-        if not settings.database_url:
+        if not settings.db.url:
             log.info("embedded PostgreSQL at %s", database_url)
-        if not settings.redis_url:
+        if not settings.redis.url:
             log.info("embedded Redis at %s", redis_url)
-        resolved = settings.model_copy(
-            update={"database_url": database_url, "redis_url": redis_url}
-        )
+        resolved = settings.updated({"db": {"url": database_url}, "redis": {"url": redis_url}})
         if apply_migrations:
             migrate.upgrade(database_url)
         yield resolved

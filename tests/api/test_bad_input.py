@@ -432,14 +432,14 @@ async def test_oversized_rest_body_is_413(
     world: World,
     before: State,
 ) -> None:
-    body = orjson.dumps({"name": "k" * (settings.max_body_bytes + 1)})
+    body = orjson.dumps({"name": "k" * (settings.api.max_body_bytes + 1)})
     response = await api.post(
         "/v1/api-keys",
         content=body,
         headers={**world.owner.bearer, "Content-Type": "application/json"},
     )
     answer = problem(response, 413, "PAYLOAD_TOO_LARGE")
-    assert str(settings.max_body_bytes) in answer["detail"]
+    assert str(settings.api.max_body_bytes) in answer["detail"]
     await assert_unchanged(db, redis, world, before)
 
 
@@ -454,7 +454,7 @@ async def test_oversized_chunked_body_is_413(
     # No Content-Length: the limit must count what arrives.
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"name": "'
-        for _ in range(settings.max_body_bytes // 1024 + 2):
+        for _ in range(settings.api.max_body_bytes // 1024 + 2):
             yield b"k" * 1024
         yield b'"}'
 
@@ -477,7 +477,7 @@ async def test_oversized_graphql_body_is_413(
     before: State,
 ) -> None:
     # A valid mutation, padded with a comment: only its size is wrong.
-    query = STOP + "\n#" + "x" * settings.max_body_bytes
+    query = STOP + "\n#" + "x" * settings.api.max_body_bytes
     response = await api.post("/graphql", json={"query": query}, headers=world.owner.bearer)
     problem(response, 413, "PAYLOAD_TOO_LARGE")
     await assert_unchanged(db, redis, world, before)
@@ -487,7 +487,7 @@ async def test_a_body_just_under_the_limit_is_served(
     api: httpx.AsyncClient, settings: Settings, world: World
 ) -> None:
     # The limit refuses only what is over it: the same padded query, small enough, runs.
-    padding = settings.max_body_bytes - 200
+    padding = settings.api.max_body_bytes - 200
     query = "{ spotifyManualStatus { active } }\n#" + "x" * padding
     response = await api.post("/graphql", json={"query": query}, headers=world.owner.bearer)
     assert response.status_code == 200, response.text
@@ -929,11 +929,13 @@ async def test_graphql_over_deep_query_is_400(
 ) -> None:
     # The application's own types are shallow; a deep selection through them is refused for
     # its depth as well as for its unknown fields.
-    depth = settings.graphql_max_depth + 5
+    depth = settings.api.graphql_max_depth + 5
     query = "mutation { startSpotifyManual { " + "a { " * depth + "b" + " }" * depth + " } }"
     response = await api.post("/graphql", json={"query": query}, headers=world.owner.bearer)
     answer = graphql_error(response, 400, "BAD_REQUEST")
-    assert f"exceeds maximum operation depth of {settings.graphql_max_depth}" in messages(answer)
+    assert f"exceeds maximum operation depth of {settings.api.graphql_max_depth}" in messages(
+        answer
+    )
     await assert_unchanged(db, redis, world, before)
 
 
@@ -1000,13 +1002,13 @@ async def test_graphql_query_over_the_token_limit_is_400(
     aliases = " ".join(
         # Six tokens each: a0 : startSpotifyManual { active }
         f"a{i}: startSpotifyManual {{ active }}"
-        for i in range(settings.graphql_max_tokens // 5)
+        for i in range(settings.api.graphql_max_tokens // 5)
     )
     query = "mutation { " + aliases + " }"
-    assert len(query) < settings.max_body_bytes  # refused for its tokens, not its bytes
+    assert len(query) < settings.api.max_body_bytes  # refused for its tokens, not its bytes
     response = await api.post("/graphql", json={"query": query}, headers=world.owner.bearer)
     answer = graphql_error(response, 400, "BAD_REQUEST")
-    assert f"more than {settings.graphql_max_tokens} tokens" in messages(answer)
+    assert f"more than {settings.api.graphql_max_tokens} tokens" in messages(answer)
     await assert_unchanged(db, redis, world, before)
 
 

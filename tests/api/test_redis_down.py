@@ -30,7 +30,7 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
 
 @pytest.fixture
 async def client(settings: Settings, own_redis: EmbeddedRedis) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(settings.model_copy(update={"redis_url": own_redis.url}))
+    app: FastAPI = create_app(settings.updated({"redis": {"url": own_redis.url}}))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://lumio.test") as c:

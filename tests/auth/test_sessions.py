@@ -192,7 +192,7 @@ async def test_login_sets_an_httponly_samesite_lax_cookie(
     assert attributes["samesite"].lower() == "lax"
     assert "secure" not in attributes  # plain http
     assert attributes["path"] == "/"
-    assert int(attributes["max-age"]) == settings.session_ttl_seconds
+    assert int(attributes["max-age"]) == settings.api.session_ttl.total_seconds()
 
     body = response.json()
     assert body["userId"] == str(owner.user_id)
@@ -368,8 +368,9 @@ async def test_cookie_writes_with_the_csrf_token_succeed(
     start = await api.post("/v1/spotify/manual-connect", headers=session.write)
     assert start.status_code == 200, start.text
     assert start.json()["active"] is True
-    assert 0 < start.json()["remainingSeconds"] <= settings.manual_connect_ttl_seconds
-    assert 0 < await redis.ttl(key) <= settings.manual_connect_ttl_seconds
+    ttl = settings.api.manual_connect_ttl.total_seconds()
+    assert 0 < start.json()["remainingSeconds"] <= ttl
+    assert 0 < await redis.ttl(key) <= ttl
 
     stop = await api.delete("/v1/spotify/manual-connect", headers=session.write)
     assert stop.status_code == 200, stop.text
@@ -697,7 +698,7 @@ async def test_revocation_reaches_other_api_processes(
 async def uncached_api(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """An API process that trusts no credential without asking PostgreSQL."""
     async with client_on(
-        settings.model_copy(update={"auth_cache_seconds": 0}), "http://lumio.test"
+        settings.updated({"api": {"auth_cache": 0}}), "http://lumio.test"
     ) as client:
         yield client
 
@@ -741,7 +742,7 @@ async def test_a_key_stops_working_when_its_user_leaves_the_account(
 async def test_a_removed_member_key_is_refused_after_the_auth_cache_expires(
     settings: Settings, db: asyncpg.Pool, factory: Factory
 ) -> None:
-    short = settings.model_copy(update={"auth_cache_seconds": 0.3})
+    short = settings.updated({"api": {"auth_cache": 0.3}})
     async with client_on(short, "http://lumio.test") as client:
         account_id, _ = await factory.account()
         moderator = await factory.member(account_id, RoleName.MODERATOR)

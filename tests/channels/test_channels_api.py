@@ -36,14 +36,13 @@ async def client(
     state, url = kick
     state.reset()
     state.add_channel("streamer_one", display_name="Streamer One")
-    configured = settings.model_copy(
-        update={
-            "kick_client_id": state.client_id,
-            "kick_client_secret": state.client_secret,
-            "kick_api_base": url,
-            "kick_id_base": url,
-        }
-    )
+    kick_fake = {
+        "client_id": state.client_id,
+        "client_secret": state.client_secret,
+        "api_base": url,
+        "id_base": url,
+    }
+    configured = settings.updated({"kick": kick_fake})
     app: FastAPI = create_app(configured)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

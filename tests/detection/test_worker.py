@@ -90,17 +90,15 @@ async def rig(
     state, url, clock = kick
     state.reset()
     await redis.delete("lumio:budget:kick")
-    configured = settings.model_copy(
-        update={
-            "kick_client_id": state.client_id,
-            "kick_client_secret": state.client_secret,
-            "kick_api_base": url,
-            "kick_id_base": url,
-            "platform_timeout_seconds": 1.0,
-            # One channel is never a full batch: poll it as soon as it is due.
-            "poll_batch_wait_seconds": 0.0,
-        }
-    )
+    kick_fake = {
+        "client_id": state.client_id,
+        "client_secret": state.client_secret,
+        "api_base": url,
+        "id_base": url,
+        "timeout": 1.0,
+    }
+    # One channel is never a full batch: poll it as soon as it is due.
+    configured = settings.updated({"kick": kick_fake, "detection": {"poll_batch_wait": 0.0}})
     account, _ = await factory.account()
     channel = state.add_channel("streamer", title="Hello", category="IRL", viewers=10)
     await channels.link(db, account, Platform.KICK, channel.channel_id, "streamer")

@@ -11,6 +11,7 @@ import pytest
 from lumio.dev.fakes.kick import FakeKickState, create_app
 from lumio.dev.fakes.server import FakeServer
 from lumio.dev.fakes.state import FailureMode, ManualClock
+from lumio.kit.settings import KickSettings
 from lumio.platforms.base import (
     ChannelNotFound,
     Observation,
@@ -21,7 +22,6 @@ from lumio.platforms.base import (
 )
 from lumio.platforms.kick import (
     KickAdapter,
-    KickConfig,
     kick_observations,
     kick_slug_candidates,
     retry_after_seconds,
@@ -66,7 +66,13 @@ def base_url(server: tuple[str, FakeKickState], state: FakeKickState) -> str:
 def make_adapter(
     base_url: str, clock: ManualClock, timeout: float = 2.0, secret: str = CLIENT_SECRET
 ) -> KickAdapter:
-    config = KickConfig(CLIENT_ID, secret, api_base=base_url, id_base=base_url, timeout=timeout)
+    config = KickSettings(
+        client_id=CLIENT_ID,
+        client_secret=secret,
+        api_base=base_url,
+        id_base=base_url,
+        timeout=timeout,
+    )
     return KickAdapter(config, clock=datetime_clock(clock))
 
 
@@ -82,7 +88,7 @@ def by_id(observations: list[Observation]) -> dict[str, Observation]:
 
 
 async def test_adapter_satisfies_the_protocol() -> None:
-    adapter: PlatformAdapter = KickAdapter(KickConfig("id", "secret"))
+    adapter: PlatformAdapter = KickAdapter(KickSettings(client_id="id", client_secret="secret"))
     assert adapter.platform is Platform.KICK
     assert adapter.batch_size == 50
     await adapter.aclose()
@@ -157,7 +163,13 @@ async def test_smaller_requests_when_configured(
     base_url: str, clock: ManualClock, state: FakeKickState
 ) -> None:
     ids = [state.add_channel(f"s{i}").channel_id for i in range(25)]
-    config = KickConfig(CLIENT_ID, CLIENT_SECRET, base_url, base_url, ids_per_request=10)
+    config = KickSettings(
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        api_base=base_url,
+        id_base=base_url,
+        ids_per_request=10,
+    )
     adapter = KickAdapter(config, clock=datetime_clock(clock))
     try:
         assert len(await adapter.observe(ids)) == 25
@@ -165,7 +177,7 @@ async def test_smaller_requests_when_configured(
         await adapter.aclose()
     assert state.requests(CHANNELS) == 3
     with pytest.raises(ValueError, match="ids_per_request"):
-        KickConfig(CLIENT_ID, CLIENT_SECRET, ids_per_request=51)
+        KickSettings(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, ids_per_request=51)
 
 
 async def test_token_is_reused(kick: KickAdapter, state: FakeKickState) -> None:
@@ -328,7 +340,9 @@ async def test_empty_batch_sends_nothing(kick: KickAdapter) -> None:
 
 async def test_injected_client_is_left_open(base_url: str, state: FakeKickState) -> None:
     cid = state.add_channel("shared").channel_id
-    config = KickConfig(CLIENT_ID, CLIENT_SECRET, base_url, base_url)
+    config = KickSettings(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_base=base_url, id_base=base_url
+    )
     async with httpx.AsyncClient() as client:
         adapter = KickAdapter(config, client)
         assert (await adapter.observe([cid]))[0].kind is ObservationKind.OFFLINE

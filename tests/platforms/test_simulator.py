@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -75,7 +75,7 @@ def fake_live(fakes: Fakes, platform: Platform) -> bool:
 def test_fakes_serve_with_their_credentials(fakes: Fakes) -> None:
     settings = dev_settings(Settings(), fakes)
     assert configured_platforms(settings) == list(Platform)
-    assert settings.poll_offline_seconds == 5.0
+    assert settings.detection.poll_offline == timedelta(seconds=5)
     for platform in Platform:
         assert fakes.url(platform).startswith("http://127.0.0.1:")
         assert not fake_live(fakes, platform)
@@ -146,14 +146,10 @@ async def worker(
     fakes: Fakes, settings: Settings, db: asyncpg.Pool, redis: Redis
 ) -> AsyncIterator[Settings]:
     """The platform worker of `lumio dev`, polling the fakes every 0.2 s with a 4 s grace."""
-    configured = dev_settings(settings, fakes).model_copy(
-        update={
-            "poll_offline_seconds": 0.2,
-            "poll_live_seconds": 0.2,
-            "poll_settling_seconds": 0.2,
-            "grace_seconds": GRACE,
-            "platform_timeout_seconds": 2.0,
-        }
+    fast = {"poll_offline": 0.2, "poll_live": 0.2, "poll_settling": 0.2, "grace": GRACE}
+    timeouts = {p.value: {"timeout": 2.0} for p in Platform}
+    configured = dev_settings(settings, fakes).updated(
+        {"detection": fast, "platform_timeout": timedelta(seconds=2), **timeouts}
     )
     await redis.delete(*(budget_key(p) for p in Platform), quota_key(datetime.now(UTC)))
     async with httpx.AsyncClient() as http:

@@ -13,6 +13,7 @@ import pytest
 from lumio.dev.fakes.server import FakeServer
 from lumio.dev.fakes.state import FailureMode, ManualClock
 from lumio.dev.fakes.trovo import BLANK_CHANNEL, FakeTrovoState, create_app
+from lumio.kit.settings import TrovoSettings
 from lumio.platforms.base import (
     ChannelNotFound,
     Observation,
@@ -21,7 +22,7 @@ from lumio.platforms.base import (
     PlatformAdapter,
     PlatformError,
 )
-from lumio.platforms.trovo import TrovoAdapter, TrovoConfig, trovo_username
+from lumio.platforms.trovo import TrovoAdapter, trovo_username
 
 CLIENT_ID = "trovo-test-client"
 CHANNEL = "POST /openplatform/channels/id"
@@ -62,7 +63,9 @@ def make_adapter(
     max_concurrency: int = 8,
     client_id: str = CLIENT_ID,
 ) -> TrovoAdapter:
-    config = TrovoConfig(client_id, base_url, timeout, max_concurrency)
+    config = TrovoSettings(
+        client_id=client_id, api_base=base_url, timeout=timeout, max_concurrency=max_concurrency
+    )
     return TrovoAdapter(config, clock=lambda: datetime.fromtimestamp(clock(), UTC))
 
 
@@ -78,12 +81,12 @@ def by_id(observations: list[Observation]) -> dict[str, Observation]:
 
 
 async def test_adapter_satisfies_the_protocol() -> None:
-    adapter: PlatformAdapter = TrovoAdapter(TrovoConfig("id"))
+    adapter: PlatformAdapter = TrovoAdapter(TrovoSettings(client_id="id"))
     assert adapter.platform is Platform.TROVO
     assert adapter.batch_size == 50
     await adapter.aclose()
     with pytest.raises(ValueError, match="max_concurrency"):
-        TrovoConfig("id", max_concurrency=0)
+        TrovoSettings(client_id="id", max_concurrency=0)
 
 
 async def test_live_and_offline(

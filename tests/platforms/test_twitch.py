@@ -16,6 +16,7 @@ from lumio.dev.fakes.twitch import (
     FakeTwitchState,
     create_app,
 )
+from lumio.kit.settings import TwitchSettings
 from lumio.platforms.base import (
     ChannelNotFound,
     ObservationKind,
@@ -23,7 +24,7 @@ from lumio.platforms.base import (
     PlatformError,
     ResolvedChannel,
 )
-from lumio.platforms.twitch import TwitchAdapter, TwitchConfig
+from lumio.platforms.twitch import TwitchAdapter
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -91,9 +92,9 @@ def make_adapter(
     timeout: float = 5.0,
     validate_interval: float = 3600.0,
 ) -> TwitchAdapter:
-    config = TwitchConfig(
-        DEFAULT_CLIENT_ID,
-        secret,
+    config = TwitchSettings(
+        client_id=DEFAULT_CLIENT_ID,
+        client_secret=secret,
         api_base=base_url,
         id_base=base_url,
         timeout=timeout,

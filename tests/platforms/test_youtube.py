@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lumio.dev.fakes.server import FakeServer
 from lumio.dev.fakes.youtube import FailMode, FakeYouTubeState, create_app
+from lumio.kit.settings import YouTubeSettings
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
@@ -21,7 +21,7 @@ from lumio.platforms.base import (
     PlatformError,
     ResolvedChannel,
 )
-from lumio.platforms.youtube import YouTubeAdapter, YouTubeConfig, parse_feed
+from lumio.platforms.youtube import YouTubeAdapter, parse_feed
 
 KEY = "test-key"
 T0 = datetime(2026, 9, 1, 18, 0, tzinfo=UTC)
@@ -91,8 +91,8 @@ AdapterFactory = Callable[..., YouTubeAdapter]
 @pytest.fixture
 def make_adapter(http: httpx.AsyncClient, fake_url: str, clock: Clock) -> AdapterFactory:
     def make(**overrides: Any) -> YouTubeAdapter:
-        config = YouTubeConfig(api_key=KEY, api_base=fake_url, feed_base=fake_url, timeout=TIMEOUT)
-        return YouTubeAdapter(http, replace(config, **overrides), clock=clock)
+        base = {"api_key": KEY, "api_base": fake_url, "feed_base": fake_url, "timeout": TIMEOUT}
+        return YouTubeAdapter(http, YouTubeSettings.model_validate(base | overrides), clock=clock)
 
     return make
 

@@ -91,22 +91,21 @@ def fake(
 @pytest.fixture(scope="session")
 def spotify_settings(settings: Settings, fake_server: tuple[FakeSpotifyState, str]) -> Settings:
     state, url = fake_server
-    return settings.model_copy(
-        update={
-            "spotify_client_id": state.client_id,
-            "spotify_client_secret": state.client_secret,
-            "spotify_accounts_base": url,
-            "spotify_api_base": url,
-            "spotify_token_key": TOKEN_KEY,
-            "spotify_poll_playing_seconds": INTERVAL,
-            "spotify_poll_paused_seconds": INTERVAL,
-            "spotify_poll_idle_seconds": INTERVAL,
-            "spotify_refresh_margin_seconds": 60.0,
-            "spotify_quota_backoff_seconds": 120.0,
-            "spotify_lease_seconds": 2.0,
-            "platform_timeout_seconds": 2.0,
-        }
-    )
+    spotify = {
+        "client_id": state.client_id,
+        "client_secret": state.client_secret,
+        "accounts_base": url,
+        "api_base": url,
+        "token_key": TOKEN_KEY,
+        "poll_playing": INTERVAL,
+        "poll_paused": INTERVAL,
+        "poll_idle": INTERVAL,
+        "refresh_margin": 60.0,
+        "quota_backoff": 120.0,
+        "lease": 2.0,
+        "timeout": 2.0,
+    }
+    return settings.updated({"spotify": spotify, "platform_timeout": timedelta(seconds=2)})
 
 
 @pytest.fixture(scope="session")
@@ -218,9 +217,9 @@ class Workers:
     closers: list[Any] = field(default_factory=list)
 
     async def make(self, agent: str = "replica-1", **overrides: Any) -> SpotifyWorker:
-        settings = self.settings.model_copy(update=overrides)
+        settings = self.settings.updated({"spotify": overrides})
         redis = create_redis(self.redis_url)
-        http = httpx.AsyncClient(timeout=settings.platform_timeout_seconds)
+        http = httpx.AsyncClient(timeout=settings.spotify.timeout.total_seconds())
         self.closers += [redis.aclose, http.aclose]
         client = SpotifyClient(http, SpotifyApp.from_settings(settings), agent, timeout=2.0)
         self.closers.append(client.aclose)

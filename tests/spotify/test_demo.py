@@ -20,8 +20,8 @@ async def test_the_demo_account_is_linked_to_the_dev_fake(
     account_id, owner = await factory.account()
     spotify = start_dev_spotify()
     try:
-        base = settings.model_copy(update={"data_dir": tmp_path})
-        dev = base.model_copy(update=spotify.settings_updates(base))
+        base = settings.updated({"data_dir": tmp_path})
+        dev = base.updated(spotify.settings_updates(base))
         async with httpx.AsyncClient() as http:
             linked = await link_demo(db, redis, http, dev, account_id, owner.user_id)
     finally:

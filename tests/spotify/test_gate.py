@@ -154,16 +154,14 @@ async def detection(
     state, url, clock = kick
     state.reset()
     await redis.delete("lumio:budget:kick")
-    configured = settings.model_copy(
-        update={
-            "kick_client_id": state.client_id,
-            "kick_client_secret": state.client_secret,
-            "kick_api_base": url,
-            "kick_id_base": url,
-            # One channel is never a full batch: poll it as soon as it is due.
-            "poll_batch_wait_seconds": 0.0,
-        }
-    )
+    kick_fake = {
+        "client_id": state.client_id,
+        "client_secret": state.client_secret,
+        "api_base": url,
+        "id_base": url,
+    }
+    # One channel is never a full batch: poll it as soon as it is due.
+    configured = settings.updated({"kick": kick_fake, "detection": {"poll_batch_wait": 0.0}})
     async with httpx.AsyncClient() as http:
         adapter = build_adapter(Platform.KICK, configured, http)
         config = PollerConfig.from_settings(configured, Platform.KICK)

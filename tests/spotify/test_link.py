@@ -20,7 +20,7 @@ from lumio.dev.fakes.spotify import FakeSpotifyState
 from lumio.embedded import EmbeddedRedis
 from lumio.kit.errors import Unavailable
 from lumio.kit.permissions import RoleName
-from lumio.kit.settings import Settings
+from lumio.kit.settings import DatabaseSettings, Settings, SpotifySettings
 from lumio.manual_connect.service import manual_key
 from lumio.spotify.linking.crypto import LOCAL_KEY_FILE, cipher_for, key_for, token_context
 from lumio.spotify.poller.run import worker_settings
@@ -55,9 +55,9 @@ async def test_the_authorize_url_asks_for_the_two_scopes_with_a_state(
     assert answer.status_code == 200
     url = urlsplit(answer.json()["authorizeUrl"])
     query = {k: v[0] for k, v in parse_qs(url.query).items()}
-    assert f"{url.scheme}://{url.netloc}" == spotify_settings.spotify_accounts_base
+    assert f"{url.scheme}://{url.netloc}" == spotify_settings.spotify.accounts_base
     assert url.path == "/authorize"
-    assert query["client_id"] == spotify_settings.spotify_client_id
+    assert query["client_id"] == spotify_settings.spotify.client_id
     assert query["response_type"] == "code"
     assert query["scope"] == "user-read-currently-playing user-read-playback-state"
     assert query["redirect_uri"] == "http://lumio.test/v1/spotify/callback"
@@ -220,7 +220,7 @@ def own_redis(tmp_path: Path) -> Iterator[EmbeddedRedis]:
 async def fragile_api(
     spotify_settings: Settings, own_redis: EmbeddedRedis
 ) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(spotify_settings.model_copy(update={"redis_url": own_redis.url}))
+    app: FastAPI = create_app(spotify_settings.updated({"redis": {"url": own_redis.url}}))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://lumio.test") as c:
@@ -253,7 +253,7 @@ async def test_with_redis_down_now_playing_and_linking_answer_503(
 
 @pytest.fixture
 async def unconfigured_api(settings: Settings, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(settings.model_copy(update={"data_dir": tmp_path}))
+    app: FastAPI = create_app(settings.updated({"data_dir": tmp_path}))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://lumio.test") as c:
@@ -273,24 +273,25 @@ async def test_without_credentials_or_a_token_key_linking_answers_503(
 
 def test_the_worker_refuses_to_start_without_credentials_or_a_key(tmp_path: Path) -> None:
     configured = Settings(
-        database_url="postgresql://db.example/lumio",
-        spotify_client_id="id",
-        spotify_client_secret="secret",
+        db=DatabaseSettings(url="postgresql://db.example/lumio"),
+        spotify=SpotifySettings(client_id="id", client_secret="secret"),
         data_dir=tmp_path,
     )
     with pytest.raises(Unavailable, match="LUMIO_SPOTIFY_TOKEN_KEY"):
         worker_settings(configured, configured)
     assert not (tmp_path / LOCAL_KEY_FILE).exists()
-    no_app = configured.model_copy(update={"spotify_client_id": ""})
+    no_app = configured.updated({"spotify": {"client_id": ""}})
     with pytest.raises(Unavailable, match="LUMIO_SPOTIFY_CLIENT_ID"):
         worker_settings(no_app, no_app)
 
 
 def test_on_embedded_servers_the_worker_generates_one_key_and_keeps_it(tmp_path: Path) -> None:
     configured = Settings(
-        database_url=None, spotify_client_id="id", spotify_client_secret="s", data_dir=tmp_path
+        db=DatabaseSettings(url=None),
+        spotify=SpotifySettings(client_id="id", client_secret="s"),
+        data_dir=tmp_path,
     )
-    resolved = configured.model_copy(update={"database_url": "postgresql://embedded/lumio"})
+    resolved = configured.updated({"db": {"url": "postgresql://embedded/lumio"}})
     first, second = worker_settings(configured, resolved), worker_settings(configured, resolved)
     key_file = tmp_path / LOCAL_KEY_FILE
     assert key_file.stat().st_mode & 0o777 == 0o600
@@ -302,8 +303,8 @@ def test_on_embedded_servers_the_worker_generates_one_key_and_keeps_it(tmp_path:
 
 @pytest.fixture
 async def returning_api(spotify_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    back = {"spotify_link_return_url": "https://lumio.example/settings?tab=spotify"}
-    app: FastAPI = create_app(spotify_settings.model_copy(update=back))
+    back = {"link_return_url": "https://lumio.example/settings?tab=spotify"}
+    app: FastAPI = create_app(spotify_settings.updated({"spotify": back}))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://lumio.test") as c:

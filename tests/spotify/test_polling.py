@@ -225,9 +225,9 @@ async def test_intervals_adapt_to_playing_paused_nothing_and_the_track_s_end(
 ) -> None:
     linked = await polled_account(spotify_api, fake, factory, redis)
     worker = await workers.make(
-        spotify_poll_playing_seconds=5.0,
-        spotify_poll_paused_seconds=15.0,
-        spotify_poll_idle_seconds=30.0,
+        poll_playing=5.0,
+        poll_paused=15.0,
+        poll_idle=30.0,
     )
     spotify_clock.freeze()
 

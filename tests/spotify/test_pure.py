@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from lumio.dev.fakes.spotify import DEMO_EPISODE, DEMO_TRACKS, episode_json, track_json
-from lumio.kit.settings import Settings
+from lumio.kit.settings import Settings, SpotifySettings
 from lumio.spotify.gate import rules as gate
 from lumio.spotify.linking.crypto import (
     TokenCipher,
@@ -210,8 +210,8 @@ def test_an_old_key_still_decrypts_after_rotation() -> None:
 
 def test_settings_refuse_a_key_that_is_not_32_bytes() -> None:
     with pytest.raises(ValueError, match="32 random bytes"):
-        Settings(spotify_token_key="too-short")
-    assert Settings(spotify_token_key=new_key()).spotify_token_key
+        SpotifySettings(token_key="too-short")
+    assert Settings(spotify=SpotifySettings(token_key=new_key())).spotify.token_key
 
 
 # --- Spotify's answers --------------------------------------------------------------------------

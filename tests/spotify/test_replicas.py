@@ -71,10 +71,10 @@ def worker_process(settings: Settings, url: str, log: Path) -> subprocess.Popen[
     """`lumio spotify-worker` as a process of its own, on the test database and the fake."""
     env = {
         **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "REDIS_URL": settings.redis_url or "",
-        "LUMIO_SPOTIFY_CLIENT_ID": settings.spotify_client_id,
-        "LUMIO_SPOTIFY_CLIENT_SECRET": settings.spotify_client_secret,
+        "DATABASE_URL": settings.db.url or "",
+        "REDIS_URL": settings.redis.url or "",
+        "LUMIO_SPOTIFY_CLIENT_ID": settings.spotify.client_id,
+        "LUMIO_SPOTIFY_CLIENT_SECRET": settings.spotify.client_secret,
         "LUMIO_SPOTIFY_ACCOUNTS_BASE": url,
         "LUMIO_SPOTIFY_API_BASE": url,
         "LUMIO_SPOTIFY_TOKEN_KEY": TOKEN_KEY,

@@ -69,12 +69,12 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url="/openapi.json",
         redoc_url=None,
     )
-    app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(BodySizeLimit, limit=settings.api.max_body_bytes)
     install_problem_handlers(app)
     app.add_route("/v1/channel-status", channel_status_route, ["GET"], include_in_schema=False)
     app.include_router(v1)
     app.include_router(pages)
     app.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
-    graphql = GraphQLEndpoint(settings.graphql_max_depth, settings.graphql_max_tokens)
+    graphql = GraphQLEndpoint(settings.api.graphql_max_depth, settings.api.graphql_max_tokens)
     app.add_route("/graphql", graphql.handle, methods=["GET", "POST"], include_in_schema=False)
     return app

@@ -50,7 +50,7 @@ class CreateApiKeyIn(ApiModel):
 
 
 def _secure(request: Request) -> bool:
-    configured = resources_of(request).settings.cookie_secure
+    configured = resources_of(request).settings.api.cookie_secure
     return request.url.scheme == "https" if configured is None else configured
 
 
@@ -75,9 +75,7 @@ def _me(principal: Principal, accounts: list[AccountView], csrf: str | None) -> 
 async def login(body: LoginIn, request: Request, resources: AppResources) -> Response:
     _require_json(request)
     settings = resources.settings
-    result = await service.login(
-        resources.db, body.email, body.password, settings.session_ttl_seconds
-    )
+    result = await service.login(resources.db, body.email, body.password, settings.api.session_ttl)
     principal = await service.authenticate(
         resources.db, resources.auth_cache, result.session_token, Credential.SESSION
     )
@@ -87,7 +85,7 @@ async def login(body: LoginIn, request: Request, resources: AppResources) -> Res
     response.set_cookie(
         SESSION_COOKIE,
         result.session_token,
-        max_age=settings.session_ttl_seconds,
+        max_age=int(settings.api.session_ttl.total_seconds()),
         httponly=True,
         samesite="lax",
         secure=_secure(request),

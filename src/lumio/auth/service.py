@@ -26,7 +26,7 @@ _BAD_LOGIN = "wrong email or password"
 _SESSION_GONE = "the session has expired or is invalid; sign in again"
 
 
-async def login(db: asyncpg.Pool, email: str, password: str, ttl_seconds: int) -> LoginResult:
+async def login(db: asyncpg.Pool, email: str, password: str, ttl: timedelta) -> LoginResult:
     try:
         email = normalise_email(email)
     except BadRequest as exc:
@@ -39,7 +39,7 @@ async def login(db: asyncpg.Pool, email: str, password: str, ttl_seconds: int) -
     member_of = await accounts_repository.memberships(db, user.id)
     active = member_of[0].account_id if member_of else None
     token = secrets.new_session_token()
-    expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+    expires = datetime.now(UTC) + ttl
     await auth_repository.insert_session(db, secrets.token_hash(token), user.id, active, expires)
     return LoginResult(token, secrets.csrf_token_for(token), user.id, active, expires)
 

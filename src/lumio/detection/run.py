@@ -22,20 +22,20 @@ log = logging.getLogger(__name__)
 
 
 async def run_worker(settings: Settings) -> None:
-    assert settings.database_url
-    assert settings.redis_url
+    assert settings.db.url
+    assert settings.redis.url
     platforms = configured_platforms(settings)
     if not platforms:
         log.warning(
             "no platform has credentials set (LUMIO_TWITCH_CLIENT_ID, ...): nothing to poll"
         )
     metrics = WorkerMetrics()
-    if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, registry=metrics.registry)
+    if settings.detection.metrics_port:
+        start_http_server(settings.detection.metrics_port, registry=metrics.registry)
     db = await create_pool(
-        settings.database_url, min_size=1, max_size=settings.worker_concurrency * 4 + 2
+        settings.db.url, min_size=1, max_size=settings.detection.concurrency * 4 + 2
     )
-    redis = create_redis(settings.redis_url, settings.redis_timeout_seconds)
+    redis = create_redis(settings.redis.url, settings.redis.timeout)
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
     async with httpx.AsyncClient(limits=limits) as http:
         pollers = [
@@ -48,7 +48,7 @@ async def run_worker(settings: Settings) -> None:
             )
             for p in platforms
         ]
-        worker = Worker(pollers, settings.worker_concurrency)
+        worker = Worker(pollers, settings.detection.concurrency)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             # Finish (or give back) the batches in hand, then exit.

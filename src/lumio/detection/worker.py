@@ -56,22 +56,21 @@ class PollerConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, platform: Platform) -> PollerConfig:
-        grace = settings.grace_overrides.get(platform.value, settings.grace_seconds)
-        sightings = 2 if platform.value in settings.confirm_online_platforms else 1
+        detection = settings.detection
+        grace = detection.grace_overrides.get(platform.value, detection.grace)
+        sightings = 2 if platform.value in detection.confirm_online_platforms else 1
         return cls(
-            detector=DetectorConfig(timedelta(seconds=grace), sightings),
+            detector=DetectorConfig(grace, sightings),
             intervals=PollIntervals(
-                offline=timedelta(seconds=settings.poll_offline_seconds),
-                live=timedelta(seconds=settings.poll_live_seconds),
-                settling=timedelta(seconds=settings.poll_settling_seconds),
+                offline=detection.poll_offline,
+                live=detection.poll_live,
+                settling=detection.poll_settling,
             ),
-            lease=timedelta(seconds=settings.lease_seconds),
-            backoff_max=timedelta(seconds=settings.backoff_max_seconds),
+            lease=detection.lease,
+            backoff_max=detection.backoff_max,
             # 5 % of the offline interval, at most the setting: 3 s late at worst by default.
-            batch_wait=timedelta(
-                seconds=min(settings.poll_batch_wait_seconds, settings.poll_offline_seconds / 20)
-            ),
-            daily_quota=settings.youtube_daily_quota if platform is Platform.YOUTUBE else None,
+            batch_wait=min(detection.poll_batch_wait, detection.poll_offline / 20),
+            daily_quota=settings.youtube.daily_quota if platform is Platform.YOUTUBE else None,
         )
 
 

@@ -4,7 +4,7 @@ account linked through the real OAuth flow (the fake consents at once).
 In ``lumio.dev`` (one process, one event loop), next to the platform fakes::
 
     spotify = start_dev_spotify()                      # before the settings are built
-    settings = settings.model_copy(update=spotify.settings_updates(settings))
+    settings = settings.updated(spotify.settings_updates(settings))
     await link_demo(pool, redis, http, settings, demo.account_id, demo_user_id)
     tasks.append(asyncio.create_task(build_worker(pool, redis, http, settings).run()))
     ...
@@ -49,13 +49,14 @@ class DevSpotify:
         """The app's credentials and base URLs of the fake, and a token key when none is set
         (generated in the data folder; the fake's tokens die with it anyway)."""
         keyed = with_local_key(settings, embedded=True)
-        return {
-            "spotify_client_id": self.state.client_id,
-            "spotify_client_secret": self.state.client_secret,
-            "spotify_accounts_base": self.url,
-            "spotify_api_base": self.url,
-            "spotify_token_key_file": keyed.spotify_token_key_file,
+        fake = {
+            "client_id": self.state.client_id,
+            "client_secret": self.state.client_secret,
+            "accounts_base": self.url,
+            "api_base": self.url,
+            "token_key_file": keyed.spotify.token_key_file,
         }
+        return {"spotify": fake}
 
     def stop(self) -> None:
         self.server.stop()
@@ -86,7 +87,7 @@ async def link_demo(
         uuid4(),
         b"",
     )
-    callback = f"http://{settings.api_host}:{settings.api_port}/v1/spotify/callback"
+    callback = f"http://{settings.api.host}:{settings.api.port}/v1/spotify/callback"
     authorization = await service.start_link(redis, settings, owner, callback)
     consented = await http.get(authorization.authorize_url)
     back = parse_qs(urlsplit(consented.headers["location"]).query)

@@ -48,10 +48,10 @@ DEMO_EMAIL = "demo@lumio.local"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - a local demo account, printed on purpose
 DEMO_ACCOUNT = "Demo streamer"
 # Poll the fakes often so that what the simulator does shows within seconds (unless set).
-DEV_POLL_SECONDS = {
-    "poll_offline_seconds": 5.0,
-    "poll_live_seconds": 10.0,
-    "poll_settling_seconds": 5.0,
+DEV_POLL_INTERVALS = {
+    "poll_offline": timedelta(seconds=5),
+    "poll_live": timedelta(seconds=10),
+    "poll_settling": timedelta(seconds=5),
 }
 
 
@@ -118,9 +118,9 @@ def wants_fakes(settings: Settings, choice: bool | None) -> bool:
 
 def dev_settings(settings: Settings, fakes: Fakes) -> Settings:
     """Settings pointing every platform at its fake, with short poll intervals unless set."""
-    update: dict[str, object] = dict(fakes.settings_updates())
-    update |= {k: v for k, v in DEV_POLL_SECONDS.items() if k not in settings.model_fields_set}
-    return settings.model_copy(update=update)
+    chosen = settings.detection.model_fields_set
+    detection = {k: v for k, v in DEV_POLL_INTERVALS.items() if k not in chosen}
+    return settings.updated({**fakes.settings_updates(), "detection": detection})
 
 
 async def run_dev(
@@ -131,15 +131,15 @@ async def run_dev(
     fakes: bool | None = None,
     simulate_every: float = 30.0,
 ) -> None:
-    assert settings.database_url
-    assert settings.redis_url
+    assert settings.db.url
+    assert settings.redis.url
     fleet = start_fakes() if wants_fakes(settings, fakes) else None
     spotify = start_dev_spotify() if fleet is not None else None
     try:
         if fleet is not None:
             settings = dev_settings(settings, fleet)
         if spotify is not None:
-            settings = settings.model_copy(update=spotify.settings_updates(settings))
+            settings = settings.updated(spotify.settings_updates(settings))
         await _run(settings, host, port, fleet, simulate_every)
     finally:
         if spotify is not None:
@@ -153,12 +153,12 @@ async def run_dev(
 async def _run(
     settings: Settings, host: str, port: int, fleet: Fakes | None, simulate_every: float
 ) -> None:
-    assert settings.database_url
-    assert settings.redis_url
+    assert settings.db.url
+    assert settings.redis.url
     pool = await create_pool(
-        settings.database_url, min_size=1, max_size=settings.worker_concurrency * 4 + 2
+        settings.db.url, min_size=1, max_size=settings.detection.concurrency * 4 + 2
     )
-    redis = create_redis(settings.redis_url, settings.redis_timeout_seconds)
+    redis = create_redis(settings.redis.url, settings.redis.timeout)
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
     try:
         async with httpx.AsyncClient(limits=limits) as http:
@@ -169,12 +169,12 @@ async def _run(
                     log.info("linked the demo channels %s", ", ".join(linked))
                 # Short drops end well inside the grace period (or they would show offline), and
                 # a channel rests longer than it after a stream (or the end would not show).
-                graces = [settings.grace_seconds, *settings.grace_overrides.values()]
+                graces = [settings.detection.grace, *settings.detection.grace_overrides.values()]
                 simulator = Simulator(
                     fleet,
                     simulate_every,
-                    max_drop=max(8.0, min(45.0, min(graces) / 2)),
-                    min_rest=max(graces) + 30.0,
+                    max_drop=max(8.0, min(45.0, min(graces).total_seconds() / 2)),
+                    min_rest=max(graces).total_seconds() + 30.0,
                 )
             if fleet is not None and await get_connection(pool, demo.account_id) is None:
                 # The demo's Spotify, linked through the real OAuth flow against the fake.
@@ -214,7 +214,7 @@ async def _serve(
         )
         for p in platforms
     ]
-    worker = Worker(pollers, settings.worker_concurrency)
+    worker = Worker(pollers, settings.detection.concurrency)
     tasks = [asyncio.create_task(server.serve(), name="api")]
     if pollers:
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
@@ -261,14 +261,14 @@ def _banner(
     if fleet is not None:
         fakes = ", ".join(f"{p.value} {fleet.url(p)}" for p in fleet.servers)
         channels = ", ".join(f"{d.platform.value} {d.handle}" for d in DEMO_CHANNELS)
-        poll = f"{settings.poll_offline_seconds:g}-{settings.poll_live_seconds:g} s"
+        poll = f"{settings.detection.poll_offline:g}-{settings.detection.poll_live:g} s"
         platform_lines = f"""
   Platforms: simulated (LUMIO_DEV_FAKES=0 or --no-fakes to turn them off)
              {fakes}
   Channels:  {channels}
              linked to the demo account; they go live, change and end by themselves
              (a change about every {simulate_every:g} s, polled every {poll}; a short drop
-             stays online through the {settings.grace_seconds:g} s grace period).
+             stays online through the {settings.detection.grace:g} s grace period).
   Watch:     watch -n 2 curl -s -H 'Authorization: Bearer {demo.api_key}' {base}/v1/channel-status
 """
     elif platforms:

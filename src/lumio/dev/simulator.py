@@ -180,25 +180,27 @@ class Fakes:
     def url(self, platform: Platform) -> str:
         return self.servers[platform].base_url
 
-    def settings_updates(self) -> dict[str, str]:
-        """Settings fields that point every platform adapter at its fake, with its credentials."""
+    def settings_updates(self) -> dict[str, dict[str, str]]:
+        """Settings (for ``Settings.updated``) that point every platform adapter at its fake,
+        with its credentials."""
         client_id, secret = next(iter(self.twitch.clients.items()))
         tw, yt = self.url(Platform.TWITCH), self.url(Platform.YOUTUBE)
         ki, tr = self.url(Platform.KICK), self.url(Platform.TROVO)
         return {
-            "twitch_client_id": client_id,
-            "twitch_client_secret": secret,
-            "twitch_api_base": tw,
-            "twitch_id_base": tw,
-            "youtube_api_key": self.youtube.api_key,
-            "youtube_api_base": yt,
-            "youtube_feed_base": yt,
-            "kick_client_id": self.kick.client_id,
-            "kick_client_secret": self.kick.client_secret,
-            "kick_api_base": ki,
-            "kick_id_base": ki,
-            "trovo_client_id": self.trovo.client_id,
-            "trovo_api_base": tr,
+            "twitch": {
+                "client_id": client_id,
+                "client_secret": secret,
+                "api_base": tw,
+                "id_base": tw,
+            },
+            "youtube": {"api_key": self.youtube.api_key, "api_base": yt, "feed_base": yt},
+            "kick": {
+                "client_id": self.kick.client_id,
+                "client_secret": self.kick.client_secret,
+                "api_base": ki,
+                "id_base": ki,
+            },
+            "trovo": {"client_id": self.trovo.client_id, "api_base": tr},
         }
 
     def driver(self, demo: DemoChannel) -> _Driver:

@@ -7,10 +7,11 @@ only need each record and its ``extra`` fields as one JSON object per line.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime
 
 import orjson
+
+from lumio.kit.settings import LoggingSettings
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
@@ -29,11 +30,9 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(entry, default=str).decode()
 
 
-def setup_logging(json_lines: bool | None = None) -> None:
-    if json_lines is None:
-        json_lines = os.environ.get("LUMIO_LOG_FORMAT", "").lower() == "json"
+def setup_logging(settings: LoggingSettings) -> None:
     handler = logging.StreamHandler()
-    if json_lines:
+    if settings.format == "json":
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))

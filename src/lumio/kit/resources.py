@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import partial
 
 import asyncpg
@@ -48,13 +49,13 @@ def resources_of(conn: HTTPConnection) -> Resources:
     return resources
 
 
-def create_redis(url: str, timeout: float = 1.0) -> Redis:
+def create_redis(url: str, timeout: timedelta = timedelta(seconds=1)) -> Redis:
     # Fail fast when Redis is down: callers answer 503 instead of hanging; the connection pool
     # reconnects by itself when Redis is back.
     return Redis.from_url(
         url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
+        socket_timeout=timeout.total_seconds(),
+        socket_connect_timeout=timeout.total_seconds(),
         retry=Retry(ExponentialBackoff(cap=0.05, base=0.01), 1),
         health_check_interval=15,
     )
@@ -86,17 +87,17 @@ def _invalidate(cache: AuthCache, item: Received) -> None:
 async def open_resources(
     settings: Settings, authenticator: Authenticator
 ) -> AsyncIterator[Resources]:
-    assert settings.database_url, "the database URL is resolved before start"
-    assert settings.redis_url, "the Redis URL is resolved before start"
+    assert settings.db.url, "the database URL is resolved before start"
+    assert settings.redis.url, "the Redis URL is resolved before start"
     db = await create_pool(
-        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        settings.db.url, min_size=settings.db.pool_min, max_size=settings.db.pool_max
     )
-    redis = create_redis(settings.redis_url, settings.redis_timeout_seconds)
-    cache = AuthCache(settings.auth_cache_seconds)
+    redis = create_redis(settings.redis.url, settings.redis.timeout)
+    cache = AuthCache(settings.api.auth_cache.total_seconds())
     stop = asyncio.Event()
     listener = asyncio.create_task(listen_for_invalidations(redis, cache, stop))
     try:
-        async with httpx.AsyncClient(timeout=settings.platform_timeout_seconds) as http:
+        async with httpx.AsyncClient(timeout=settings.platform_timeout.total_seconds()) as http:
             resources = Resources(settings, db, redis, cache, http, authenticator)
             try:
                 yield resources

@@ -37,7 +37,7 @@ async def start_manual_connect(
     principal: CurrentPrincipal, resources: AppResources, body: StartIn | None = None
 ) -> SpotifyManualStatus:
     del body  # validated (it may have no fields); nothing to use
-    ttl = resources.settings.manual_connect_ttl_seconds
+    ttl = int(resources.settings.api.manual_connect_ttl.total_seconds())
     return await service.start(resources.redis, principal, ttl)
 
 

@@ -23,7 +23,7 @@ async def _status(info: Info) -> SpotifyManualStatus:
 
 async def _start(info: Info) -> SpotifyManualStatus:
     ctx = info.context
-    ttl = ctx.resources.settings.manual_connect_ttl_seconds
+    ttl = int(ctx.resources.settings.api.manual_connect_ttl.total_seconds())
     return await service.start(ctx.resources.redis, ctx.principal, ttl)
 
 

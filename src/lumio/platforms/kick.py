@@ -24,6 +24,7 @@ import httpx
 from pydantic import BaseModel, Field, ValidationError
 
 from lumio.kit.clock import Clock, utc_now
+from lumio.kit.settings import KickSettings
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
@@ -222,22 +223,6 @@ def epoch_to_datetime(seconds: float) -> datetime:
 # --- Kick ---------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class KickConfig:
-    client_id: str
-    client_secret: str
-    api_base: str = "https://api.kick.com"
-    id_base: str = "https://id.kick.com"
-    # Seconds for each HTTP request (connect, read, write, pool).
-    timeout: float = 10.0
-    # Kick allows 50; KickDevDocs#321 reports wrong entries at 50, so operators may go lower.
-    ids_per_request: int = KICK_MAX_IDS_PER_REQUEST
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.ids_per_request <= KICK_MAX_IDS_PER_REQUEST:
-            raise ValueError(f"ids_per_request must be 1..{KICK_MAX_IDS_PER_REQUEST}")
-
-
 class _KickToken(BaseModel):
     access_token: str = Field(min_length=1)
     # The docs show "" placeholders; accept a number or a numeric string.
@@ -278,9 +263,9 @@ class KickAdapter(HttpAdapter):
     batch_size = KICK_MAX_IDS_PER_REQUEST
 
     def __init__(
-        self, config: KickConfig, client: httpx.AsyncClient | None = None, clock: Clock = utc_now
+        self, config: KickSettings, client: httpx.AsyncClient | None = None, clock: Clock = utc_now
     ) -> None:
-        super().__init__(client, config.timeout, clock)
+        super().__init__(client, config.timeout.total_seconds(), clock)
         self._config = config
         self._token: _AppToken | None = None
         # One token request at a time, however many batches run at once.

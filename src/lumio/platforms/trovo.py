@@ -16,6 +16,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lumio.kit.clock import Clock, utc_now
+from lumio.kit.settings import TrovoSettings
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
@@ -54,20 +55,6 @@ SERVER_CODES = frozenset({-1000, -1201})
 USER_NOT_FOUND_CODE = 10505
 INVALID_REQUEST = "invalid_request"
 API_ERROR = "api_error"
-
-
-@dataclass(frozen=True, slots=True)
-class TrovoConfig:
-    client_id: str
-    api_base: str = "https://open-api.trovo.live"
-    # Seconds for each HTTP request (connect, read, write, pool).
-    timeout: float = 10.0
-    # Requests in flight at once from this adapter, across all its batches.
-    max_concurrency: int = 8
-
-    def __post_init__(self) -> None:
-        if self.max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
 
 
 class _TrovoError(BaseModel):
@@ -110,9 +97,9 @@ class TrovoAdapter(HttpAdapter):
     batch_size = 50
 
     def __init__(
-        self, config: TrovoConfig, client: httpx.AsyncClient | None = None, clock: Clock = utc_now
+        self, config: TrovoSettings, client: httpx.AsyncClient | None = None, clock: Clock = utc_now
     ) -> None:
-        super().__init__(client, config.timeout, clock)
+        super().__init__(client, config.timeout.total_seconds(), clock)
         self._config = config
         # One bound per adapter, so concurrent batches share it instead of multiplying it.
         self._slots = asyncio.Semaphore(config.max_concurrency)

@@ -21,6 +21,7 @@ import httpx
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from lumio.kit.clock import Clock, utc_now
+from lumio.kit.settings import TwitchSettings
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
@@ -44,20 +45,6 @@ TWITCH_HOSTS = frozenset({"twitch.tv", "www.twitch.tv", "m.twitch.tv"})
 MAX_PAGES = 3
 # A 429 without a usable Ratelimit-Reset: the bucket is per minute, so a minute always suffices.
 DEFAULT_RETRY_AFTER = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class TwitchConfig:
-    client_id: str
-    client_secret: str
-    api_base: str = "https://api.twitch.tv"
-    id_base: str = "https://id.twitch.tv"
-    # Seconds for each HTTP request (connect, read, write, pool).
-    timeout: float = 10.0
-    # Renew a token this long before Twitch says it expires, so no poll runs into the expiry.
-    token_renew_margin: float = 300.0
-    # Twitch asks apps that keep a token to check it with /oauth2/validate hourly.
-    validate_interval: float = 3600.0
 
 
 # --- Helix answers (only the fields we read; extra fields are ignored) ---
@@ -122,7 +109,7 @@ class TwitchAdapter:
     batch_size = MAX_IDS_PER_REQUEST
 
     def __init__(
-        self, client: httpx.AsyncClient, config: TwitchConfig, clock: Clock = utc_now
+        self, client: httpx.AsyncClient, config: TwitchSettings, clock: Clock = utc_now
     ) -> None:
         self.rate_limit: RateLimitInfo | None = None
         self.requests_sent = 0
@@ -240,7 +227,7 @@ class TwitchAdapter:
                 params=tuple(params or ()),
                 headers=headers,
                 data=data,
-                timeout=self._config.timeout,
+                timeout=self._config.timeout.total_seconds(),
             )
         except httpx.TimeoutException as error:
             raise PlatformError("timeout", f"{method} {url}: {error!r}") from error
@@ -260,7 +247,10 @@ class TwitchAdapter:
             now = time.monotonic()
             if token is not None and now >= token.renew_at:
                 token = None
-            if token is not None and now - token.validated_at >= self._config.validate_interval:
+            if (
+                token is not None
+                and now - token.validated_at >= self._config.validate_interval.total_seconds()
+            ):
                 token = await self._validate(token)
             if token is None:
                 token = await self._new_token()
@@ -287,7 +277,10 @@ class TwitchAdapter:
             # Whatever broke (credentials, network, body), no poll can run without a token.
             raise PlatformError("auth", f"no app access token: {error}") from error
         now = time.monotonic()
-        lifetime = max(answer.expires_in - self._config.token_renew_margin, answer.expires_in / 2)
+        lifetime = max(
+            answer.expires_in - self._config.token_renew_margin.total_seconds(),
+            answer.expires_in / 2,
+        )
         return _AppToken(answer.access_token, now + lifetime, now)
 
     async def _validate(self, token: _AppToken) -> _AppToken | None:

@@ -28,6 +28,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 
 from lumio.kit.clock import Clock, utc_now
+from lumio.kit.settings import YouTubeSettings
 from lumio.platforms.base import (
     ChannelNotFound,
     LiveStream,
@@ -84,30 +85,6 @@ def category_name(category_id: str | None) -> str | None:
     if not category_id:
         return None
     return VIDEO_CATEGORIES.get(category_id, category_id)
-
-
-@dataclass(frozen=True, slots=True)
-class YouTubeConfig:
-    api_key: str
-    api_base: str = "https://www.googleapis.com"
-    feed_base: str = "https://www.youtube.com"
-    # Seconds for each HTTP request (connect, read, write, pool).
-    timeout: float = 10.0
-    # New feed entries confirmed per channel and cycle, newest first; the rest wait a cycle.
-    candidates_per_channel: int = 5
-    # A channel met for the first time: entries neither published nor updated within this window
-    # are taken as finished uploads without spending quota (a live video is fresh or remembered).
-    recent_window: timedelta = timedelta(hours=48)
-    # A scheduled stream is confirmed every cycle from this long before its start ...
-    upcoming_lead: timedelta = timedelta(minutes=15)
-    # ... until this long after it (it may never start) ...
-    upcoming_overdue: timedelta = timedelta(hours=6)
-    # ... and otherwise once per interval, because streams start early and dates move.
-    upcoming_recheck: timedelta = timedelta(minutes=30)
-    # Feed requests in flight at once per observe().
-    feed_concurrency: int = 10
-    # When a feed fails (other than 404), list the uploads playlist instead: 1 unit a channel.
-    uploads_fallback: bool = False
 
 
 # --- Data API answers (only the fields we read; extra fields are ignored) ---
@@ -280,7 +257,7 @@ class YouTubeAdapter:
     batch_size = MAX_IDS_PER_REQUEST
 
     def __init__(
-        self, client: httpx.AsyncClient, config: YouTubeConfig, clock: Clock = utc_now
+        self, client: httpx.AsyncClient, config: YouTubeSettings, clock: Clock = utc_now
     ) -> None:
         self.rate_limit: RateLimitInfo | None = None
         self.requests_sent = 0
@@ -470,7 +447,9 @@ class YouTubeAdapter:
     async def _send(self, url: str, params: dict[str, str]) -> httpx.Response:
         self.requests_sent += 1
         try:
-            return await self._client.get(url, params=params, timeout=self._config.timeout)
+            return await self._client.get(
+                url, params=params, timeout=self._config.timeout.total_seconds()
+            )
         except httpx.TimeoutException as error:
             # The message names the path only: the query carries the API key.
             raise PlatformError("timeout", f"GET {url}: {type(error).__name__}") from error

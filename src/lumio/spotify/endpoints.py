@@ -61,7 +61,7 @@ async def callback(
     error: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ConnectionView | Response:
     res = resources
-    back = res.settings.spotify_link_return_url
+    back = res.settings.spotify.link_return_url
     try:
         link = await service.complete_link(
             res.db, res.redis, res.http, res.settings, principal, state, code, error

@@ -106,7 +106,7 @@ async def start_link(
     app = spotify_app(settings)
     # Fail before the user goes through Spotify's consent, not after.
     cipher_for(settings)
-    redirect_uri = settings.spotify_redirect_uri or default_redirect_uri
+    redirect_uri = settings.spotify.redirect_uri or default_redirect_uri
     state = secrets.token_urlsafe(32)
     pending = PendingLink(account_id, principal.user_id, principal.credential_id, redirect_uri)
     try:

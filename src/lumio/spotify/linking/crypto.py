@@ -105,9 +105,9 @@ class TokenCipher:
 def key_for(settings: Settings) -> str | None:
     """The configured key (inline or from its file), else the key an embedded run generated
     in the data folder (so `lumio api` finds the key `lumio spotify-worker` made), or None."""
-    if settings.spotify_token_key:
-        return settings.spotify_token_key
-    path = settings.spotify_token_key_file
+    if settings.spotify.token_key:
+        return settings.spotify.token_key
+    path = settings.spotify.token_key_file
     if path is None and (settings.data_dir / LOCAL_KEY_FILE).exists():
         path = settings.data_dir / LOCAL_KEY_FILE
     if path is None:
@@ -125,7 +125,7 @@ def cipher_for(settings: Settings) -> TokenCipher:
     encoded = key_for(settings)
     if encoded is None:
         raise MissingTokenKey(MISSING_KEY)
-    old = [decode_key(k) for k in settings.spotify_token_old_keys]
+    old = [decode_key(k) for k in settings.spotify.token_old_keys]
     return TokenCipher(decode_key(encoded), old)
 
 
@@ -150,4 +150,4 @@ def with_local_key(settings: Settings, *, embedded: bool) -> Settings:
     """
     if key_for(settings) is not None or not embedded:
         return settings
-    return settings.model_copy(update={"spotify_token_key_file": local_key(settings.data_dir)})
+    return settings.updated({"spotify": {"token_key_file": local_key(settings.data_dir)}})

@@ -81,10 +81,10 @@ class SpotifyApp:
     @classmethod
     def from_settings(cls, settings: Settings) -> SpotifyApp:
         return cls(
-            settings.spotify_client_id,
-            settings.spotify_client_secret,
-            settings.spotify_accounts_base.rstrip("/"),
-            settings.spotify_api_base.rstrip("/"),
+            settings.spotify.client_id,
+            settings.spotify.client_secret,
+            settings.spotify.accounts_base.rstrip("/"),
+            settings.spotify.api_base.rstrip("/"),
         )
 
     @property

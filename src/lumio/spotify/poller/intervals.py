@@ -21,11 +21,9 @@ class SpotifyIntervals:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SpotifyIntervals:
+        spotify = settings.spotify
         return cls(
-            playing=timedelta(seconds=settings.spotify_poll_playing_seconds),
-            paused=timedelta(seconds=settings.spotify_poll_paused_seconds),
-            idle=timedelta(seconds=settings.spotify_poll_idle_seconds),
-            backoff_max=timedelta(seconds=settings.spotify_backoff_max_seconds),
+            spotify.poll_playing, spotify.poll_paused, spotify.poll_idle, spotify.backoff_max
         )
 
 

@@ -31,7 +31,7 @@ def worker_settings(configured: Settings, resolved: Settings) -> Settings:
     Refuses to start (Unavailable) without Spotify credentials, or without a token key against a
     configured database; on embedded servers a key is generated in the data folder.
     """
-    embedded = not configured.database_url
+    embedded = not configured.db.url
     settings = with_local_key(resolved, embedded=embedded)
     if not SpotifyApp.from_settings(settings).configured:
         raise Unavailable(
@@ -44,13 +44,13 @@ def worker_settings(configured: Settings, resolved: Settings) -> Settings:
 
 def in_flight(settings: Settings) -> int:
     """Requests the worker may have out at once: every loop's whole batch."""
-    return settings.spotify_worker_concurrency * settings.spotify_batch_size
+    return settings.spotify.concurrency * settings.spotify.batch_size
 
 
 def spotify_http(settings: Settings) -> httpx.AsyncClient:
     """The client for the accounts service (token refreshes: a few a second at most)."""
     limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
-    return httpx.AsyncClient(limits=limits, timeout=settings.platform_timeout_seconds)
+    return httpx.AsyncClient(limits=limits, timeout=settings.spotify.timeout.total_seconds())
 
 
 def build_worker(
@@ -66,21 +66,21 @@ def build_worker(
         SpotifyApp.from_settings(settings),
         f"lumio-spotify-worker ({worker_id()})",
         max_connections=in_flight(settings),
-        timeout=settings.platform_timeout_seconds,
+        timeout=settings.spotify.timeout.total_seconds(),
     )
     config = SpotifyWorkerConfig.from_settings(settings)
     return SpotifyWorker(db, redis, client, cipher_for(settings), config, metrics)
 
 
 async def run_spotify_worker(settings: Settings) -> None:
-    assert settings.database_url
-    assert settings.redis_url
+    assert settings.db.url
+    assert settings.redis.url
     config = SpotifyWorkerConfig.from_settings(settings)
     metrics = SpotifyMetrics()
-    if settings.spotify_worker_metrics_port:
-        start_http_server(settings.spotify_worker_metrics_port, registry=metrics.registry)
-    db = await create_pool(settings.database_url, min_size=1, max_size=config.concurrency * 2 + 4)
-    redis = create_redis(settings.redis_url, settings.redis_timeout_seconds)
+    if settings.spotify.metrics_port:
+        start_http_server(settings.spotify.metrics_port, registry=metrics.registry)
+    db = await create_pool(settings.db.url, min_size=1, max_size=config.concurrency * 2 + 4)
+    redis = create_redis(settings.redis.url, settings.redis.timeout)
     try:
         async with spotify_http(settings) as http:
             worker = build_worker(db, redis, http, settings, metrics)

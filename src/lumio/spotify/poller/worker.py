@@ -82,15 +82,16 @@ class SpotifyWorkerConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SpotifyWorkerConfig:
+        spotify = settings.spotify
         return cls(
             intervals=SpotifyIntervals.from_settings(settings),
-            lease=timedelta(seconds=settings.spotify_lease_seconds),
-            refresh_margin=timedelta(seconds=settings.spotify_refresh_margin_seconds),
-            quota_backoff=timedelta(seconds=settings.spotify_quota_backoff_seconds),
-            reconcile_every=timedelta(seconds=settings.spotify_reconcile_seconds),
-            batch_size=settings.spotify_batch_size,
-            concurrency=settings.spotify_worker_concurrency,
-            requests_per_30s=settings.spotify_requests_per_30s,
+            lease=spotify.lease,
+            refresh_margin=spotify.refresh_margin,
+            quota_backoff=spotify.quota_backoff,
+            reconcile_every=spotify.reconcile_every,
+            batch_size=spotify.batch_size,
+            concurrency=spotify.concurrency,
+            requests_per_30s=spotify.requests_per_30s,
         )
 
 
