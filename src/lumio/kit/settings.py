@@ -120,6 +120,14 @@ class Settings(BaseSettings):
     spotify_worker_concurrency: int = Field(default=4, ge=1)
     spotify_worker_metrics_port: int = Field(default=0, ge=0, le=65535)
 
+    # Stream history (issue 12): raw viewer samples are kept this many days, then downsampled
+    # to one point per 5 minutes; sessions (with segments and samples) are kept
+    # LUMIO_HISTORY_DAYS (0: forever). Retention runs in `lumio worker`, in bounded batches.
+    history_raw_days: float = Field(default=14.0, gt=0)
+    history_days: float = Field(default=365.0, ge=0)
+    history_retention_interval_seconds: float = Field(default=300.0, gt=0)
+    history_retention_batch: int = Field(default=500, ge=1)
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
