@@ -51,10 +51,15 @@ async def run_worker(settings: Settings) -> None:
         worker = Worker(pollers, settings.worker_concurrency)
         # Its first run is boot recovery: sessions a crash left open are closed.
         retention = HistoryRetention.from_settings(db, settings)
+
+        def stop() -> None:
+            # Finish (or give back) the batches in hand, then exit.
+            worker.stop()
+            retention.stop()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            # Finish (or give back) the batches in hand, then exit.
-            loop.add_signal_handler(sig, lambda: (worker.stop(), retention.stop()))
+            loop.add_signal_handler(sig, stop)
         log.info(
             "worker %s polling %s", worker_id(), ", ".join(p.value for p in platforms) or "nothing"
         )
