@@ -128,7 +128,7 @@ class ViewerSeriesView:
     session_id: UUID
     resolution: str
     t: list[int]
-    viewers: list[float]
+    viewers: list[int]
     min: list[int] | None
     max: list[int] | None
 
