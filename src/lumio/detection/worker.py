@@ -261,7 +261,9 @@ class PlatformPoller:
             ]  # fmt: skip
             written = {(a.account_id, a.platform): a for a in applied}
             # Sessions, segments and viewer samples commit with the status they describe.
-            sessions = await history_repository.record_batch(conn, batch.history.only(set(written)))
+            sessions = await history_repository.record_batch(
+                conn, batch.history.only(written.keys())
+            )
         self.metrics.rows_written.labels(self.platform).inc(len(applied))
         return [
             event

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections import OrderedDict
 from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
+import orjson
 from fastapi import APIRouter, Query
 from pydantic.alias_generators import to_camel
 from starlette.responses import Response
@@ -15,6 +18,7 @@ from lumio.history import service
 from lumio.history.schemas import Resolution
 from lumio.kit.deps import AppResources, CurrentPrincipal, json_response
 from lumio.kit.deps import problem_responses as errors
+from lumio.kit.permissions import Permission
 
 router = APIRouter(tags=["stream history"])
 
@@ -36,6 +40,33 @@ def camel(value: object) -> object:
         return str(value)
     # Lists of numbers (a viewer curve's columns) go out as they are.
     return value
+
+
+class EndedSessionCache:
+    """Rendered answers of ended sessions, which no longer change (until retention downsamples
+    them, hence the short life), keyed by account, session and resolution: a dashboard or
+    client re-reading a finished stream costs no queries. Live sessions are always read."""
+
+    def __init__(self, seconds: float = 60.0, size: int = 256) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._entries: OrderedDict[tuple[object, ...], tuple[float, bytes]] = OrderedDict()
+
+    def get(self, key: tuple[object, ...]) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: tuple[object, ...], body: bytes) -> None:
+        self._entries[key] = (time.monotonic() + self.seconds, body)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+
+ended_sessions = EndedSessionCache()
 
 
 @router.get("/streams", responses=errors(400, 401, 403), summary="Sessions, newest first")
@@ -101,8 +132,15 @@ async def get_stream(
     resources: AppResources,
     resolution: Resolution = Resolution.RAW,
 ) -> Response:
-    detail = await service.session_detail(resources.db, principal, session_id, resolution.value)
-    return json_response(camel(detail))
+    # The permission is checked before the cache is asked; the key holds the account.
+    key = (principal.require(Permission.SPOTIFY_READ), session_id, resolution)
+    body = ended_sessions.get(key)
+    if body is None:
+        detail = await service.session_detail(resources.db, principal, session_id, resolution.value)
+        body = orjson.dumps(camel(detail))
+        if detail.session.ended_at is not None:
+            ended_sessions.put(key, body)
+    return Response(body, media_type="application/json")
 
 
 @router.get(

@@ -48,41 +48,47 @@ RETURNING s.id, s.account_id, s.platform,
     extract(epoch FROM s.ended_at - s.started_at)::int AS duration_seconds
 """
 
-# Opens a session, or adds a sighting to the open one (peak, mean, last title). An observation
-# not newer than the last one counted is ignored, so a repeated batch counts nothing twice.
-UPSERT_SESSIONS = """
+# Opens a session, or adds a sighting to the open one (peak, mean, last title), and writes its
+# segment (a new session, or a new title or category) and viewer sample: three tables in one
+# statement. An observation not newer than the last one counted is ignored, so a repeated batch
+# counts nothing twice. Returns the sessions of go-lives (their went_online names them).
+RECORD_SIGHTINGS = """
 WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[],
-                         $5::timestamptz[], $6::text[], $7::text[], $8::int[])
-        AS t(account_id, platform, stream_id, started_at, observed_at, title, category, viewers)
+                         $5::timestamptz[], $6::text[], $7::text[], $8::int[], $9::bool[],
+                         $10::bool[])
+        AS t(account_id, platform, stream_id, started_at, observed_at, title, category, viewers,
+             new_segment, opens)
+), sessions AS (
+    INSERT INTO stream_sessions AS s
+        (account_id, platform, stream_id, started_at, last_seen_at, title, category,
+         peak_viewers, viewer_sum, viewer_samples)
+    SELECT account_id, platform, stream_id, started_at, observed_at, title, category, viewers,
+           COALESCE(viewers, 0), (viewers IS NOT NULL)::int
+    FROM input
+    ON CONFLICT (account_id, platform) WHERE ended_at IS NULL DO UPDATE SET
+        last_seen_at = EXCLUDED.last_seen_at,
+        title = EXCLUDED.title,
+        category = EXCLUDED.category,
+        peak_viewers = GREATEST(s.peak_viewers, EXCLUDED.peak_viewers),
+        viewer_sum = s.viewer_sum + EXCLUDED.viewer_sum,
+        viewer_samples = s.viewer_samples + EXCLUDED.viewer_samples
+    WHERE s.last_seen_at < EXCLUDED.last_seen_at
+    RETURNING s.id, s.account_id, s.platform, (xmax = 0) AS opened
+), sighted AS (
+    SELECT sessions.id, sessions.opened, input.*
+    FROM sessions JOIN input USING (account_id, platform)
+), segments AS (
+    INSERT INTO stream_segments (session_id, started_at, title, category)
+    SELECT id, CASE WHEN opened THEN started_at ELSE observed_at END, title, category
+    FROM sighted WHERE opened OR new_segment
+    ON CONFLICT (session_id, started_at) DO NOTHING
+), samples AS (
+    INSERT INTO viewer_samples (session_id, observed_at, viewers)
+    SELECT id, observed_at, viewers FROM sighted WHERE viewers IS NOT NULL
+    ON CONFLICT (session_id, observed_at) DO NOTHING
 )
-INSERT INTO stream_sessions AS s
-    (account_id, platform, stream_id, started_at, last_seen_at, title, category, peak_viewers,
-     viewer_sum, viewer_samples)
-SELECT account_id, platform, stream_id, started_at, observed_at, title, category, viewers,
-       COALESCE(viewers, 0), (viewers IS NOT NULL)::int
-FROM input
-ON CONFLICT (account_id, platform) WHERE ended_at IS NULL DO UPDATE SET
-    last_seen_at = EXCLUDED.last_seen_at,
-    title = EXCLUDED.title,
-    category = EXCLUDED.category,
-    peak_viewers = GREATEST(s.peak_viewers, EXCLUDED.peak_viewers),
-    viewer_sum = s.viewer_sum + EXCLUDED.viewer_sum,
-    viewer_samples = s.viewer_samples + EXCLUDED.viewer_samples
-WHERE s.last_seen_at < EXCLUDED.last_seen_at
-RETURNING s.id, s.account_id, s.platform, (xmax = 0) AS opened
-"""
-
-INSERT_SEGMENTS = """
-INSERT INTO stream_segments (session_id, started_at, title, category)
-SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[])
-ON CONFLICT (session_id, started_at) DO NOTHING
-"""
-
-INSERT_SAMPLES = """
-INSERT INTO viewer_samples (session_id, observed_at, viewers)
-SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::int[])
-ON CONFLICT (session_id, observed_at) DO NOTHING
+SELECT id, account_id, platform FROM sighted WHERE opens
 """
 
 # Open sessions whose channel no longer says it is live with that stream (unlinked, re-linked
@@ -305,31 +311,23 @@ def _latest(sightings: Sequence[Sighting]) -> list[Sighting]:
 
 
 async def record_batch(db: Executor, batch: HistoryBatch) -> dict[ChannelKey, SessionMark]:
-    """Write one poll batch's history; returns each touched channel's session for its event."""
+    """Write one poll batch's history; returns the sessions that go-lives and ends touched."""
     marks = await _close(db, batch.ends, [s for s in batch.sightings if s.opens])
     sightings = _latest(batch.sightings)
     if not sightings:
         return marks
-    rows = await db.fetch(
-        UPSERT_SESSIONS,
-        [s.account_id for s in sightings],
-        [s.platform.value for s in sightings],
-        [s.stream.stream_id for s in sightings],
-        [s.stream.started_at for s in sightings],
-        [s.observed_at for s in sightings],
-        [s.stream.title for s in sightings],
-        [s.stream.category for s in sightings],
-        [s.stream.viewers for s in sightings],
-    )
-    by_key = {(s.account_id, s.platform): s for s in sightings}
-    written = [
-        (r["id"], r["opened"], by_key[(r["account_id"], Platform(r["platform"]))]) for r in rows
-    ]
-    await _segments(db, written)
-    await _samples(db, written)
-    for session_id, _, s in written:
-        # A go-live names the session it opened, not one it closed on the way.
-        marks[(s.account_id, s.platform)] = SessionMark(session_id)
+    columns = zip(
+        *[
+            (s.account_id, s.platform.value, s.stream.stream_id, s.stream.started_at,
+             s.observed_at, s.stream.title, s.stream.category, s.stream.viewers, s.new_segment,
+             s.opens)
+            for s in sightings
+        ],
+        strict=True,
+    )  # fmt: skip
+    rows = await db.fetch(RECORD_SIGHTINGS, *map(list, columns))
+    # A go-live names the session it opened, not one it closed on the way.
+    marks.update({(r["account_id"], Platform(r["platform"])): SessionMark(r["id"]) for r in rows})
     return marks
 
 
@@ -350,33 +348,6 @@ async def _close(
         (r["account_id"], Platform(r["platform"])): SessionMark(r["id"], r["duration_seconds"])
         for r in rows
     }
-
-
-async def _segments(db: Executor, written: Sequence[tuple[UUID, bool, Sighting]]) -> None:
-    starts = [
-        (session_id, s.stream.started_at if opened else s.observed_at, s)
-        for session_id, opened, s in written
-        if opened or s.new_segment
-    ]
-    if starts:
-        await db.execute(
-            INSERT_SEGMENTS,
-            [session_id for session_id, _, _ in starts],
-            [at for _, at, _ in starts],
-            [s.stream.title for _, _, s in starts],
-            [s.stream.category for _, _, s in starts],
-        )
-
-
-async def _samples(db: Executor, written: Sequence[tuple[UUID, bool, Sighting]]) -> None:
-    counted = [(i, s) for i, _, s in written if s.stream.viewers is not None]
-    if counted:
-        await db.execute(
-            INSERT_SAMPLES,
-            [session_id for session_id, _ in counted],
-            [s.observed_at for _, s in counted],
-            [s.stream.viewers for _, s in counted],
-        )
 
 
 async def close_orphans(db: Executor, account_id: UUID | None = None) -> int:

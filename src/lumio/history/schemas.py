@@ -6,6 +6,7 @@ GraphQL wraps the same classes as its types.
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -88,7 +89,7 @@ class HistoryBatch:
                 since = before.grace_since or transition.decision.observed_at
                 self.ends.append(StreamEnd(account_id, platform, since, grace))
 
-    def only(self, keys: set[ChannelKey]) -> HistoryBatch:
+    def only(self, keys: Container[ChannelKey]) -> HistoryBatch:
         """The writes of the channels whose status write went through."""
         return HistoryBatch(
             [s for s in self.sightings if (s.account_id, s.platform) in keys],
