@@ -16,6 +16,7 @@ import asyncpg
 from lumio.db.pool import Executor
 from lumio.history.schemas import (
     ChannelKey,
+    GeneratedSession,
     HistoryBatch,
     PlatformStatsView,
     SegmentView,
@@ -104,6 +105,31 @@ WHERE s.ended_at IS NULL AND ($1::uuid IS NULL OR s.account_id = $1) AND NOT EXI
       AND pc.detector_state -> 'stream' ->> 'stream_id' = s.stream_id)
 RETURNING s.id
 """
+
+# --- demo data (lumio dev) -------------------------------------------------------------------------
+
+HAS_GENERATED = "SELECT EXISTS (SELECT 1 FROM stream_sessions WHERE account_id = $1 AND generated)"
+
+INSERT_GENERATED_SESSION = """
+INSERT INTO stream_sessions
+    (account_id, platform, stream_id, started_at, ended_at, last_seen_at, title, category,
+     peak_viewers, viewer_sum, viewer_samples, generated)
+VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10, TRUE)
+RETURNING id
+"""
+
+INSERT_SEGMENTS = """
+INSERT INTO stream_segments (session_id, started_at, title, category)
+SELECT $1, * FROM unnest($2::timestamptz[], $3::text[], $4::text[])
+ON CONFLICT (session_id, started_at) DO NOTHING
+"""
+
+INSERT_SAMPLES = """
+INSERT INTO viewer_samples (session_id, observed_at, viewers)
+SELECT $1, * FROM unnest($2::timestamptz[], $3::int[])
+ON CONFLICT (session_id, observed_at) DO NOTHING
+"""
+
 
 # --- readers -------------------------------------------------------------------------------------
 
@@ -477,6 +503,33 @@ async def stats(
         )
         for r in rows
     ]
+
+
+# --- demo data -------------------------------------------------------------------------------------
+
+
+async def has_generated(db: Executor, account_id: UUID) -> bool:
+    return bool(await db.fetchval(HAS_GENERATED, account_id))
+
+
+async def insert_generated(db: Executor, account_id: UUID, session: GeneratedSession) -> UUID:
+    """A made-up ended session (``generated`` is set: the API and dashboard say so)."""
+    viewers = [v for _, v in session.samples]
+    first = session.segments[0]
+    session_id: UUID = await db.fetchval(
+        INSERT_GENERATED_SESSION, account_id, session.platform.value, session.stream_id,
+        session.started_at, session.ended_at, session.segments[-1][1], session.segments[-1][2],
+        max(viewers, default=None), sum(viewers), len(viewers),
+    )  # fmt: skip
+    await db.execute(
+        INSERT_SEGMENTS,
+        session_id,
+        [first[0], *(at for at, _, _ in session.segments[1:])],
+        [title for _, title, _ in session.segments],
+        [category for _, _, category in session.segments],
+    )
+    await db.execute(INSERT_SAMPLES, session_id, [at for at, _ in session.samples], viewers)
+    return session_id
 
 
 # --- retention -----------------------------------------------------------------------------------

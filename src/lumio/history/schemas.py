@@ -104,6 +104,19 @@ def _segment_changed(before: ChannelState, stream: LiveStream) -> bool:
     return (previous.title, previous.category) != (stream.title, stream.category)
 
 
+@dataclass(frozen=True, slots=True)
+class GeneratedSession:
+    """Made-up history for the demo account (``lumio dev``), never observed."""
+
+    platform: Platform
+    stream_id: str
+    started_at: datetime
+    ended_at: datetime
+    # (from, title, category), the first from the session's start.
+    segments: list[tuple[datetime, str, str]]
+    samples: list[tuple[datetime, int]]
+
+
 # --- what the API answers ------------------------------------------------------------------------
 
 
