@@ -179,7 +179,8 @@ function drawChart(details) {
     height: 260,
     series,
     axes: [{}, { label: "viewers" }],
-    legend: { show: true },
+    // The legend is ours (the figure's caption): uPlot's is a table inside the role="img".
+    legend: { show: false },
     hooks: { draw: [(u) => markSegments(u, marks)] },
   };
   state.chart = new window.uPlot(options, data, box);
@@ -201,6 +202,14 @@ function markSegments(u, marks) {
   ctx.restore();
 }
 
+function legend(details) {
+  return details.map((d) => {
+    const key = el("span", d.session.platform, "legend-key");
+    key.prepend(el("span", null, `swatch ${d.session.platform}`));
+    return key;
+  });
+}
+
 function describe(broadcast, details) {
   const platforms = details.map((d) => `${d.session.platform} peak ${number(d.session.peakViewers)}, average ${number(d.session.averageViewers)}`);
   return `Viewers over time on ${broadcast.platforms.join(" and ")}: ${platforms.join("; ")}. Combined peak ${number(broadcast.peakViewers)}.`;
@@ -213,7 +222,7 @@ async function openBroadcast(broadcast) {
     const resolution = broadcast.durationSeconds > 3 * 3600 ? "1m" : "raw";
     const details = await Promise.all(broadcast.sessions.map((s) => get(`/v1/streams/${s.id}?resolution=${resolution}`)));
     $("broadcast-title").textContent = `Stream of ${when(broadcast.startedAt)} — ${duration(broadcast.durationSeconds)}`;
-    $("broadcast-summary").textContent = describe(broadcast, details);
+    $("broadcast-summary").replaceChildren(...legend(details), el("span", describe(broadcast, details)));
     panel.hidden = false;
     $("history-list-wrap").hidden = true;
     $("broadcast-chart").setAttribute("aria-label", describe(broadcast, details));
