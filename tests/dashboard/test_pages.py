@@ -56,7 +56,15 @@ async def test_no_inline_code_and_no_other_origin(api: httpx.AsyncClient) -> Non
 async def test_assets_are_hashed_and_immutable(api: httpx.AsyncClient) -> None:
     html = (await api.get("/")).text
     urls = re.findall(r'(?:src|href)="(/assets/[^"]+)"', html)
-    assert {u.rsplit("/", 1)[1] for u in urls} == {"dashboard.js", "dashboard.css", "icon.svg"}
+    assert {u.rsplit("/", 1)[1] for u in urls} == {
+        "dashboard.js",
+        "dashboard.css",
+        "icon.svg",
+        "history.js",
+        "history.css",
+        "uPlot.iife.min.js",
+        "uPlot.min.css",
+    }
     for url in urls:
         _, _, digest, name = url.split("/")
         asset = await api.get(url)

@@ -13,6 +13,7 @@ from lumio.channels import repository
 from lumio.channels.schemas import LinkedChannel
 from lumio.events.publisher import publish
 from lumio.events.schemas import Reason, StatusEvent
+from lumio.history import repository as history
 from lumio.kit.errors import BadRequest, NotFound, Unavailable
 from lumio.kit.permissions import Permission
 from lumio.kit.principal import Principal
@@ -52,7 +53,12 @@ async def link_channel(
         raise Unavailable(f"{platform.value} could not be asked about {handle!r}: {exc}") from exc
     finally:
         await adapter.aclose()
-    await repository.link(db, account_id, platform, resolved.channel_id, resolved.display_name)
+    async with db.acquire() as conn, conn.transaction():
+        await repository.link(
+            conn, account_id, platform, resolved.channel_id, resolved.display_name
+        )
+        # Another channel resets the detector: the old channel's open session ends here.
+        await history.close_orphans(conn, account_id)
     return next(c for c in await repository.list_linked(db, account_id) if c.platform == platform)
 
 
@@ -62,6 +68,7 @@ async def unlink_channel(
     """Remove the link and the channel's status; a live channel is announced offline."""
     async with db.acquire() as conn, conn.transaction():
         removed, was_online = await repository.unlink(conn, account_id, platform)
+        await history.close_orphans(conn, account_id)
     if not removed:
         raise NotFound(f"no {platform.value} channel is linked")
     if was_online:

@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 from lumio.db.pool import create_pool
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
+from lumio.history.retention import HistoryRetention
 from lumio.kit.clock import worker_id
 from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings
@@ -49,15 +50,22 @@ async def run_worker(settings: Settings) -> None:
             for p in platforms
         ]
         worker = Worker(pollers, settings.detection.concurrency)
+        # Its first run is boot recovery: sessions a crash left open are closed.
+        retention = HistoryRetention.from_settings(db, settings)
+
+        def stop() -> None:
+            # Finish (or give back) the batches in hand, then exit.
+            worker.stop()
+            retention.stop()
+
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            # Finish (or give back) the batches in hand, then exit.
-            loop.add_signal_handler(sig, worker.stop)
+            loop.add_signal_handler(sig, stop)
         log.info(
             "worker %s polling %s", worker_id(), ", ".join(p.value for p in platforms) or "nothing"
         )
         try:
-            await worker.run()
+            await asyncio.gather(worker.run(), retention.start())
         finally:
             for poller in pollers:
                 with contextlib.suppress(Exception):

@@ -25,6 +25,7 @@ from lumio.channel_status.schemas import Applied, OfflineWrite, OnlineWrite, Str
 from lumio.channels import repository as channels_repository
 from lumio.channels.schemas import ClaimedChannel, PollOutcome
 from lumio.detection.budget import PlatformBudget
+from lumio.detection.history_feed import note_history
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.state_machine import (
     ChannelState,
@@ -36,6 +37,8 @@ from lumio.detection.state_machine import (
 )
 from lumio.events.publisher import publish
 from lumio.events.schemas import Reason, StatusEvent
+from lumio.history import repository as history_repository
+from lumio.history.schemas import HistoryBatch, SessionMark
 from lumio.kit.clock import Clock, jittered, utc_now
 from lumio.kit.loops import LoopService
 from lumio.kit.settings import Settings
@@ -83,6 +86,7 @@ class _Batch:
     online: list[OnlineWrite] = field(default_factory=list)
     offline: list[OfflineWrite] = field(default_factory=list)
     updates: list[StreamDataWrite] = field(default_factory=list)
+    history: HistoryBatch = field(default_factory=HistoryBatch)
 
 
 def _restore(channel: ClaimedChannel) -> ChannelState:
@@ -191,6 +195,14 @@ class PlatformPoller:
             )
             transition = step(state, observation, now, self.config.detector)
             batch.transitions.append((channel, transition))
+            note_history(
+                batch.history,
+                channel.account_id,
+                channel.platform,
+                state,
+                transition,
+                self.config.detector.grace_period,
+            )
             batch.outcomes.append(self._outcome(channel, observation, transition, now))
             write = transition.write_for(channel.account_id, channel.platform)
             if isinstance(write, OnlineWrite):
@@ -234,12 +246,16 @@ class PlatformPoller:
                 *await status_repository.set_offline_many(conn, [w for w in batch.offline if (w.account_id, w.platform) in kept]),
                 *await status_repository.update_stream_data_many(conn, [w for w in batch.updates if (w.account_id, w.platform) in kept]),
             ]  # fmt: skip
+            written = {(a.account_id, a.platform): a for a in applied}
+            # Sessions, segments and viewer samples commit with the status they describe.
+            sessions = await history_repository.record_batch(
+                conn, batch.history.only(written.keys())
+            )
         self.metrics.rows_written.labels(self.platform).inc(len(applied))
-        written = {(a.account_id, a.platform): a for a in applied}
         return [
             event
             for channel, transition in batch.transitions
-            if (event := self._event(channel, transition, written)) is not None
+            if (event := self._event(channel, transition, written, sessions)) is not None
         ]
 
     def _event(
@@ -247,6 +263,7 @@ class PlatformPoller:
         channel: ClaimedChannel,
         transition: Transition,
         written: dict[tuple[UUID, Platform], Applied],
+        sessions: dict[tuple[UUID, Platform], SessionMark],
     ) -> StatusEvent | None:
         applied = written.get((channel.account_id, channel.platform))
         if transition.reason is None or applied is None:
@@ -255,12 +272,17 @@ class PlatformPoller:
         # repeated or raced write never announces the same transition twice.
         if transition.reason in (Reason.WENT_ONLINE, Reason.WENT_OFFLINE) and not applied.changed:
             return None
+        mark = _session_mark(
+            transition.reason, sessions.get((channel.account_id, channel.platform))
+        )
         return StatusEvent(
             account_id=channel.account_id,
             reason=transition.reason,
             occurred_at=self.clock(),
             platform=channel.platform.value,
             is_online=transition.reason is not Reason.WENT_OFFLINE,
+            session_id=mark.session_id if mark else None,
+            duration_seconds=mark.duration_seconds if mark else None,
         )
 
     async def _account(
@@ -300,6 +322,15 @@ class PollLoop(LoopService):
             # near-empty batch (a request for a handful of channels).
             return timedelta(seconds=random.uniform(0.5, 1.0))
         return timedelta(0)
+
+
+def _session_mark(reason: Reason, mark: SessionMark | None) -> SessionMark | None:
+    """went_online names its session; went_offline also says how long the stream lasted."""
+    if mark is None or reason not in (Reason.WENT_ONLINE, Reason.WENT_OFFLINE):
+        return None
+    if reason is Reason.WENT_ONLINE:
+        return SessionMark(mark.session_id)
+    return mark
 
 
 class Worker:

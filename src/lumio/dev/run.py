@@ -31,7 +31,9 @@ from lumio.db.pool import create_pool
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
 from lumio.dev.demo import link_demo, start_dev_spotify
+from lumio.dev.history import seed_demo_history
 from lumio.dev.simulator import DEMO_CHANNELS, Fakes, Simulator, start_fakes
+from lumio.history.retention import HistoryRetention
 from lumio.kit.errors import LumioError
 from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings
@@ -163,6 +165,8 @@ async def _run(
     try:
         async with httpx.AsyncClient(limits=limits) as http:
             demo = await ensure_demo(pool, seed_status=fleet is None)
+            if seeded := await seed_demo_history(pool, demo.account_id, datetime.now(UTC)):
+                log.info("seeded %d generated stream sessions for the History view", seeded)
             simulator = None
             if fleet is not None:
                 if linked := await link_demo_channels(pool, http, settings, demo.account_id):
@@ -215,7 +219,11 @@ async def _serve(
         for p in platforms
     ]
     worker = Worker(pollers, settings.detection.concurrency)
-    tasks = [asyncio.create_task(server.serve(), name="api")]
+    retention = HistoryRetention.from_settings(pool, settings)
+    tasks = [
+        asyncio.create_task(server.serve(), name="api"),
+        asyncio.create_task(retention.start(), name="history-retention"),
+    ]
     if pollers:
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
     spotify_worker = None
@@ -232,6 +240,7 @@ async def _serve(
         stop.set()
         server.should_exit = True
         worker.stop()
+        retention.stop()
         if spotify_worker is not None:
             spotify_worker.stop()
         results = await asyncio.gather(*tasks, stopping, return_exceptions=True)

@@ -37,22 +37,29 @@ class StatusEvent:
     occurred_at: datetime
     platform: str | None = None
     is_online: bool | None = None
+    # Stream history (optional, version 1 still): went_online and went_offline name the
+    # session; went_offline also carries the stream's duration.
+    session_id: UUID | None = None
+    duration_seconds: int | None = None
 
     @property
     def channel(self) -> str:
         return channel_for(self.account_id)
 
     def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "v": 1,
-                "account_id": str(self.account_id),
-                "platform": self.platform,
-                "reason": self.reason.value,
-                "is_online": self.is_online,
-                "occurred_at": format_instant(self.occurred_at),
-            }
-        )
+        message: dict[str, object] = {
+            "v": 1,
+            "account_id": str(self.account_id),
+            "platform": self.platform,
+            "reason": self.reason.value,
+            "is_online": self.is_online,
+            "occurred_at": format_instant(self.occurred_at),
+        }
+        if self.session_id is not None:
+            message["session_id"] = str(self.session_id)
+        if self.duration_seconds is not None:
+            message["duration_seconds"] = self.duration_seconds
+        return orjson.dumps(message)
 
     @classmethod
     def manual(cls, account_id: UUID, reason: Reason) -> StatusEvent:

@@ -363,6 +363,22 @@ class SpotifySettings(BaseSettings):
         return value
 
 
+class HistorySettings(BaseSettings):
+    model_config = _group("LUMIO_HISTORY_")
+
+    # Raw viewer samples are kept this many days, then downsampled to one point per 5 minutes;
+    # sessions (with segments and samples) are kept `days` (0: forever). Retention runs in
+    # `lumio worker`, one replica at a time, in bounded batches.
+    raw_days: float = Field(default=14.0, gt=0)
+    days: float = Field(default=365.0, ge=0)
+    retention_interval: Seconds = Field(
+        default=timedelta(minutes=5),
+        gt=_ZERO,
+        validation_alias=_env("LUMIO_HISTORY_RETENTION_INTERVAL_SECONDS"),
+    )
+    retention_batch: int = Field(default=500, ge=1)
+
+
 class LoggingSettings(BaseSettings):
     model_config = _group("LUMIO_LOG_")
 
@@ -390,6 +406,7 @@ class Settings(BaseSettings):
     trovo: TrovoSettings = Field(default_factory=TrovoSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     spotify: SpotifySettings = Field(default_factory=SpotifySettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     def updated(self, changes: Mapping[str, object]) -> Settings:

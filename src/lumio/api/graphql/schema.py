@@ -8,11 +8,13 @@ from strawberry.tools import merge_types
 from lumio.auth.graphql import AuthMutation, AuthQuery
 from lumio.channel_status.graphql import ChannelStatusQuery
 from lumio.channels.graphql import ChannelsMutation, ChannelsQuery
+from lumio.history.graphql import HistoryQuery
 from lumio.manual_connect.graphql import ManualConnectMutation, ManualConnectQuery
 from lumio.spotify.graphql import SpotifyMutation, SpotifyQuery
 
 Query = merge_types(
-    "Query", (ChannelStatusQuery, ManualConnectQuery, ChannelsQuery, AuthQuery, SpotifyQuery)
+    "Query",
+    (ChannelStatusQuery, ManualConnectQuery, ChannelsQuery, AuthQuery, SpotifyQuery, HistoryQuery),
 )
 Mutation = merge_types(
     "Mutation", (ManualConnectMutation, ChannelsMutation, AuthMutation, SpotifyMutation)

@@ -1,0 +1,1 @@
+"""Stream history: sessions, segments, viewer samples, broadcasts and their analytics."""
