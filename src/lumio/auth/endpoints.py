@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -10,9 +11,9 @@ from pydantic import Field
 from starlette.responses import Response
 
 from lumio.auth import service
-from lumio.auth.schemas import ApiKeyInfo
+from lumio.auth.schemas import ApiKeyInfo, SessionInfo
 from lumio.kit import secrets
-from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal
+from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal, json_response
 from lumio.kit.deps import problem_responses as errors
 from lumio.kit.errors import BadRequest
 from lumio.kit.principal import Credential, Principal
@@ -64,6 +65,39 @@ class ApiKeyOut(ApiModel):
             created_at=info.created_at,
             revoked_at=info.revoked_at,
         )
+
+
+class AccountApiKeyOut(ApiKeyOut):
+    """A key in the Owner's view of the account (``?scope=account``): with whose key it is."""
+
+    user_email: str | None
+
+    @classmethod
+    def of_account(cls, info: ApiKeyInfo) -> AccountApiKeyOut:
+        base = ApiKeyOut.of(info).model_dump()
+        return cls(**base, user_email=info.user_email)
+
+
+class PasswordIn(ApiModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class SessionOut(ApiModel):
+    id: UUID
+    created_at: datetime
+    expires_at: datetime
+    current: bool
+
+    @classmethod
+    def of(cls, info: SessionInfo) -> SessionOut:
+        return cls(
+            id=info.id, created_at=info.created_at, expires_at=info.expires_at, current=info.current
+        )
+
+
+# own: the caller's keys on the active account; account: every key of it (Owners only).
+KeyScope = Literal["own", "account"]
 
 
 class CreatedApiKeyOut(ApiModel):
@@ -161,9 +195,23 @@ async def switch_active_account(
     return await _me(resources, switched, secrets.csrf_token_for(token))
 
 
-@router.get("/api-keys", response_model=list[ApiKeyOut], responses=errors(401, 404))
-async def list_api_keys(principal: CurrentPrincipal, resources: AppResources) -> list[ApiKeyOut]:
-    return [ApiKeyOut.of(k) for k in await service.list_api_keys(resources.db, principal)]
+@router.get(
+    "/api-keys",
+    response_model=list[ApiKeyOut] | list[AccountApiKeyOut],
+    responses=errors(401, 403, 404),
+)
+async def list_api_keys(
+    principal: CurrentPrincipal, resources: AppResources, scope: KeyScope = "own"
+) -> Response:
+    """Your keys on the active account; ``scope=account``: every key of it, with whose it is
+    (Owners only)."""
+    listed: list[ApiKeyOut]
+    if scope == "account":
+        keys = await service.list_account_api_keys(resources.db, principal)
+        listed = [AccountApiKeyOut.of_account(k) for k in keys]
+    else:
+        listed = [ApiKeyOut.of(k) for k in await service.list_api_keys(resources.db, principal)]
+    return json_response([k.model_dump(mode="json", by_alias=True) for k in listed])
 
 
 @router.post(
@@ -178,9 +226,40 @@ async def create_api_key(
 
 @router.delete("/api-keys/{key_id}", status_code=204, responses=errors(401, 403, 404))
 async def revoke_api_key(
-    key_id: UUID, principal: CurrentPrincipal, resources: AppResources
+    key_id: UUID,
+    principal: CurrentPrincipal,
+    resources: AppResources,
+    scope: KeyScope = "own",
 ) -> Response:
-    await service.revoke_api_key(
-        resources.db, resources.redis, resources.auth_cache, key_id, principal
+    res = resources
+    if scope == "account":
+        await service.revoke_account_api_key(res.db, res.redis, res.auth_cache, principal, key_id)
+    else:
+        await service.revoke_api_key(res.db, res.redis, res.auth_cache, key_id, principal)
+    return Response(status_code=204)
+
+
+@router.put("/me/password", status_code=204, responses=errors(400, 401, 403))
+async def change_password(
+    body: PasswordIn, principal: CurrentPrincipal, resources: AppResources
+) -> Response:
+    """Needs the current password; every other session of the user ends."""
+    res = resources
+    await service.change_password(
+        res.db, res.redis, res.auth_cache, principal, body.current_password, body.new_password
     )
+    return Response(status_code=204)
+
+
+@router.get("/me/sessions", response_model=list[SessionOut], responses=errors(401))
+async def list_sessions(principal: CurrentPrincipal, resources: AppResources) -> list[SessionOut]:
+    return [SessionOut.of(s) for s in await service.list_sessions(resources.db, principal)]
+
+
+@router.delete("/me/sessions/{session_id}", status_code=204, responses=errors(401, 403, 404))
+async def end_session(
+    session_id: UUID, principal: CurrentPrincipal, resources: AppResources
+) -> Response:
+    res = resources
+    await service.end_session(res.db, res.redis, res.auth_cache, principal, session_id)
     return Response(status_code=204)

@@ -23,6 +23,16 @@ class ApiKeyInfo:
     name: str
     created_at: datetime
     revoked_at: datetime | None
+    # Set in the Owner's view of every key of the account.
+    user_email: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    id: UUID
+    created_at: datetime
+    expires_at: datetime
+    current: bool
 
 
 @dataclass(frozen=True, slots=True)

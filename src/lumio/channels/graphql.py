@@ -7,7 +7,7 @@ from datetime import datetime
 import strawberry
 
 from lumio.channels import service
-from lumio.channels.schemas import LinkedChannel
+from lumio.channels.schemas import ChannelPreview, LinkedChannel
 from lumio.kit.graphql import Info
 
 
@@ -18,15 +18,38 @@ class LinkedChannelType:
     display_name: str
     last_polled_at: datetime | None
     last_error: str | None
+    error_kind: str | None
+    error_since: datetime | None
+    stale: bool
 
     @classmethod
-    def of(cls, channel: LinkedChannel) -> LinkedChannelType:
+    def of(cls, channel: LinkedChannel, stale: bool = False) -> LinkedChannelType:
         return cls(
             platform=channel.platform.value,
             channel_id=channel.channel_id,
             display_name=channel.display_name,
             last_polled_at=channel.last_polled_at,
             last_error=channel.last_error,
+            error_kind=service.error_kind(channel.last_error),
+            error_since=channel.error_since,
+            stale=stale,
+        )
+
+
+@strawberry.type(name="ChannelPreview")
+class ChannelPreviewType:
+    platform: str
+    channel_id: str
+    display_name: str
+    avatar_url: str | None
+
+    @classmethod
+    def of(cls, preview: ChannelPreview) -> ChannelPreviewType:
+        return cls(
+            platform=preview.platform.value,
+            channel_id=preview.channel_id,
+            display_name=preview.display_name,
+            avatar_url=preview.avatar_url,
         )
 
 
@@ -35,9 +58,16 @@ class ChannelsQuery:
     @strawberry.field(description="The channels the active account links.")
     async def linked_channels(self, info: Info) -> list[LinkedChannelType]:
         ctx = info.context
-        return [
-            LinkedChannelType.of(c) for c in await service.list_for(ctx.resources.db, ctx.principal)
-        ]
+        listed = await service.list_for(ctx.resources.db, ctx.resources.settings, ctx.principal)
+        return [LinkedChannelType.of(h.channel, h.stale) for h in listed]
+
+    @strawberry.field(description="What the platform answers about a channel, without linking it.")
+    async def preview_channel(self, info: Info, platform: str, channel: str) -> ChannelPreviewType:
+        res = info.context.resources
+        preview = await service.preview_for(
+            res.http, res.settings, info.context.principal, platform, channel
+        )
+        return ChannelPreviewType.of(preview)
 
 
 @strawberry.type

@@ -23,7 +23,8 @@ ON CONFLICT (account_id, platform) DO UPDATE SET
                           THEN platform_channels.detector_state ELSE '{}' END,
     next_poll_at = now(),
     consecutive_errors = 0,
-    last_error = NULL
+    last_error = NULL,
+    error_since = NULL
 RETURNING (xmax = 0) AS inserted
 """
 
@@ -35,8 +36,11 @@ DELETE FROM channel_status WHERE account_id = $1 AND platform = $2 RETURNING is_
 """
 
 LIST_LINKED = """
-SELECT account_id, platform, channel_id, display_name, last_polled_at, last_error
-FROM platform_channels WHERE account_id = $1 ORDER BY platform
+SELECT pc.account_id, pc.platform, pc.channel_id, pc.display_name, pc.last_polled_at,
+       pc.last_error, pc.error_since, COALESCE(cs.is_online, FALSE) AS is_online
+FROM platform_channels pc
+LEFT JOIN channel_status cs ON cs.account_id = pc.account_id AND cs.platform = pc.platform
+WHERE pc.account_id = $1 ORDER BY pc.platform
 """
 
 # Due, unleased channels of one platform, oldest due first; SKIP LOCKED lets replicas claim
@@ -65,6 +69,8 @@ UPDATE platform_channels pc SET
     next_poll_at = input.next_poll_at,
     consecutive_errors = input.errors,
     last_error = input.last_error,
+    error_since = CASE WHEN input.last_error IS NULL THEN NULL
+                       ELSE COALESCE(pc.error_since, input.polled_at) END,
     last_polled_at = input.polled_at,
     leased_until = NULL,
     lease_token = NULL
@@ -109,6 +115,8 @@ async def list_linked(db: Executor, account_id: UUID) -> list[LinkedChannel]:
             r["display_name"],
             r["last_polled_at"],
             r["last_error"],
+            r["error_since"],
+            r["is_online"],
         )
         for r in rows
     ]

@@ -18,6 +18,19 @@ class LinkedChannel:
     display_name: str
     last_polled_at: datetime | None
     last_error: str | None
+    # Since when the platform has answered only errors (None while it answers).
+    error_since: datetime | None = None
+    is_online: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPreview:
+    """What the platform answers about a channel before it is linked."""
+
+    platform: Platform
+    channel_id: str
+    display_name: str
+    avatar_url: str | None
 
 
 @dataclass(frozen=True, slots=True)
