@@ -200,7 +200,11 @@ async def test_invite_a_moderator_who_signs_up_then_demote_and_remove(
     await moderator.goto(invite_link)
     await expect(moderator.get_by_role("heading", name="Join with your invitation")).to_be_visible()
     assert await axe_violations(moderator) == [], "invitation page"
-    await moderator.locator("#invitation-form").get_by_label("New password").fill("moderator password")
+    await (
+        moderator.locator("#invitation-form")
+        .get_by_label("New password")
+        .fill("moderator password")
+    )
     await moderator.get_by_role("button", name="Create my login").click()
     await expect(moderator.locator("#role-name")).to_have_text("moderator")
     await expect(card(moderator, Platform.KICK)).to_be_visible()
