@@ -21,7 +21,7 @@ CONTENT_TYPES = {
     ".svg": "image/svg+xml",
 }
 PAGE = "index.html"
-_REFERENCE = re.compile(r"\{\{asset:([\w.-]+)\}\}")
+_REFERENCE = re.compile(r"\{\{asset:([\w./-]+)\}\}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,8 @@ async function onCheck(event) {
   await busy($("link-check"), async () => {
     try {
       const query = new URLSearchParams({ platform, channel });
-      preview = await api("GET", `/v1/channels/preview?${query}`);
+      // Linking sends what the user typed again: not every platform resolves its own ids.
+      preview = { ...(await api("GET", `/v1/channels/preview?${query}`)), typed: channel };
       showPreview(preview);
     } catch (failure) {
       if (failure instanceof SignedOut) return;
@@ -75,7 +76,7 @@ async function onLink() {
   const chosen = preview;
   await busy($("link-save"), async () => {
     try {
-      await api("POST", "/v1/channels", { platform: chosen.platform, channel: chosen.channelId });
+      await api("POST", "/v1/channels", { platform: chosen.platform, channel: chosen.typed });
       $("link-channel").value = "";
       clearPreview();
       announce(`${PLATFORM_NAMES[chosen.platform]} channel ${chosen.displayName} is linked.`);
