@@ -22,6 +22,11 @@ WHERE account_id = $1 AND used_at IS NULL AND expires_at > now()
 ORDER BY created_at
 """
 DELETE_INVITATION = "DELETE FROM invitations WHERE id = $1 AND account_id = $2 RETURNING id"
+IS_PENDING = """
+SELECT EXISTS (
+    SELECT 1 FROM invitations WHERE token_hash = $1 AND used_at IS NULL AND expires_at > now()
+)
+"""
 # Single use: the first claim marks it used; a second one (or a late one) finds nothing.
 CLAIM_INVITATION = """
 UPDATE invitations SET used_at = now()
@@ -58,6 +63,10 @@ async def list_pending(db: Executor, account_id: UUID) -> list[Invitation]:
 
 async def delete_invitation(db: Executor, invitation_id: UUID, account_id: UUID) -> bool:
     return await db.fetchval(DELETE_INVITATION, invitation_id, account_id) is not None
+
+
+async def is_pending(db: Executor, token_hash: bytes) -> bool:
+    return bool(await db.fetchval(IS_PENDING, token_hash))
 
 
 async def claim_invitation(db: Executor, token_hash: bytes) -> ClaimedInvitation | None:

@@ -107,7 +107,9 @@ function onHashChange() {
     invitation.show();
     return;
   }
-  if (state.me) showView(viewFromHash(), true);
+  // Only "#/…" names a view; "#main" is the skip link's target.
+  const hash = window.location.hash;
+  if (state.me && (hash === "" || hash.startsWith("#/"))) showView(viewFromHash(), true);
 }
 
 function applyMe(me) {
@@ -353,11 +355,10 @@ function gateNote(active, liveOn, unavailable) {
   if (unavailable) {
     return "Manual connect cannot be reached right now (Redis is down); channel status still works.";
   }
-  // Without a linked Spotify account nothing is read, live or not.
-  if (state.spotifyLink === null) {
-    return active
-      ? "Manual connect is on, but no Spotify account is linked: nothing is read until one is."
-      : "No Spotify account is linked: nothing is read, live or not.";
+  // Being live opens the gate, but without a linked Spotify account nothing is read.
+  if (state.spotifyLink === null && liveOn.length > 0) {
+    const also = active ? " and manual connect is on" : "";
+    return `No Spotify account is linked: nothing is read, although you are live on ${liveOn.join(", ")}${also}.`;
   }
   if (liveOn.length > 0 && !active) {
     return `Spotify is connected only because you are live on ${liveOn.join(", ")}: it stops when the stream ends.`;
