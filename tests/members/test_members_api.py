@@ -55,6 +55,12 @@ REST: dict[str, Rest] = {
         headers=s.actor.bearer,
     ),
     "list invitations": lambda api, s: api.get("/v1/invitations", headers=s.actor.bearer),
+    "add member": lambda api, s: api.post(
+        "/v1/members", json={"email": "added@example.com", "role": "viewer"}, headers=s.actor.bearer
+    ),
+    "change role (PATCH)": lambda api, s: api.patch(
+        f"/v1/members/{s.target.user_id}", json={"role": "moderator"}, headers=s.actor.bearer
+    ),
 }
 
 GRAPHQL: dict[str, Callable[[Setup], str]] = {

@@ -98,6 +98,12 @@ async def list_members(principal: CurrentPrincipal, resources: AppResources) -> 
 @router.put(
     "/members/{user_id}", response_model=MemberOut, responses=errors(400, 401, 403, 404, 409)
 )
+@router.patch(
+    "/members/{user_id}",
+    response_model=MemberOut,
+    responses=errors(400, 401, 403, 404, 409),
+    operation_id="patch_member_role",
+)
 async def change_member_role(
     user_id: UUID, body: RoleIn, principal: CurrentPrincipal, resources: AppResources
 ) -> MemberOut:
@@ -130,6 +136,12 @@ async def list_invitations(
 
 @router.post(
     "/invitations",
+    response_model=InviteResultOut,
+    status_code=201,
+    responses=errors(400, 401, 403, 409),
+)
+@router.post(
+    "/members",
     response_model=InviteResultOut,
     status_code=201,
     responses=errors(400, 401, 403, 409),
