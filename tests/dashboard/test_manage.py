@@ -71,8 +71,7 @@ def server(database_url: str, redis_url: str, kick_env: dict[str, str]) -> Itera
         worker = subprocess.Popen([*LUMIO, "worker"], env=env, stdout=worker_log, stderr=worker_log)
     api = ApiProcess(database_url, redis_url, log, env=kick_env)
     try:
-        # Generous: on a busy 2-core machine a cold start takes a while.
-        api.start(timeout=90)
+        api.start()
         yield api
     finally:
         if api.process is not None:
