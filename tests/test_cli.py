@@ -264,3 +264,31 @@ async def test_users_create_without_a_password_does_not_hang(
     run = await lumio("users", "create", email("prompt"))
     assert run.returncode != 0
     assert await counts(db) == before
+
+
+async def test_members_list_set_role_and_remove(
+    lumio: Callable[..., Awaitable[Run]], db: asyncpg.Pool, factory: Factory
+) -> None:
+    from lumio.kit.permissions import RoleName
+
+    account_id, owner = await factory.account()
+    moderator = await factory.member(account_id, RoleName.MODERATOR)
+    listed = await lumio("members", "list", str(account_id))
+    assert listed.returncode == 0, listed.stderr
+    assert sorted(line.split("\t")[:2] for line in listed.stdout.strip().splitlines()) == sorted(
+        [[owner.email, "owner"], [moderator.email, "moderator"]]
+    )
+    changed = await lumio("members", "set-role", str(account_id), moderator.email, "viewer")
+    assert changed.returncode == 0, changed.stderr
+    assert UUID(changed.last_line) == moderator.user_id
+    last_owner = await lumio("members", "set-role", str(account_id), owner.email, "viewer")
+    assert last_owner.returncode == 1 and "last Owner" in last_owner.stderr
+    assert (await lumio("members", "remove", str(account_id), owner.email)).returncode == 1
+    removed = await lumio("members", "remove", str(account_id), moderator.email)
+    assert removed.returncode == 0, removed.stderr
+    members = await db.fetchval(
+        "SELECT count(*) FROM account_members WHERE account_id = $1", account_id
+    )
+    assert members == 1
+    unknown = await lumio("members", "remove", str(account_id), "nobody@example.com")
+    assert unknown.returncode == 1 and "not a member" in unknown.stderr

@@ -16,9 +16,11 @@ import httpx
 import typer
 import uvloop
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
 from lumio.accounts import service as accounts
 from lumio.db.pool import create_pool
+from lumio.kit.auth_cache import AuthCache
 from lumio.kit.errors import LumioError
 from lumio.kit.logs import setup_logging
 from lumio.kit.permissions import RoleName
@@ -104,6 +106,62 @@ def members_add(
         return await accounts.add_member(pool, account_id, email, role)
 
     typer.echo(with_database(work))
+
+
+@members_app.command("list")
+def members_list(account_id: UUID) -> None:
+    """The account's members, one per line: email, role, user id."""
+    from lumio.members.service import list_members
+
+    async def work(pool: asyncpg.Pool, _: Settings) -> int:
+        members = await list_members(pool, account_id)
+        for m in members:
+            typer.echo(f"{m.email}\t{m.role.value}\t{m.user_id}")
+        return len(members)
+
+    with_database(work)
+
+
+def _with_redis(work: Callable[[asyncpg.Pool, Redis, AuthCache], Awaitable[T]]) -> T:
+    """Run ``work`` with a pool and Redis: member changes drop cached credentials everywhere."""
+    from lumio.kit.resources import create_redis
+
+    async def run(pool: asyncpg.Pool, settings: Settings) -> T:
+        redis = create_redis(settings.redis.url or "")
+        try:
+            return await work(pool, redis, AuthCache(0))
+        finally:
+            await redis.aclose()
+
+    return with_database(run)
+
+
+@members_app.command("remove")
+def members_remove(account_id: UUID, email: str) -> None:
+    """Remove a member (the last Owner cannot be removed); prints the user id."""
+    from lumio.members.service import by_email, remove_member
+
+    async def work(pool: asyncpg.Pool, redis: Redis, cache: AuthCache) -> UUID:
+        user_id = await by_email(pool, account_id, email)
+        await remove_member(pool, redis, cache, account_id, None, user_id)
+        return user_id
+
+    typer.echo(_with_redis(work))
+
+
+@members_app.command("set-role")
+def members_set_role(
+    account_id: UUID, email: str, role: Annotated[RoleName, typer.Argument(case_sensitive=False)]
+) -> None:
+    """Change a member's role (the last Owner cannot be demoted); prints the user id."""
+    from lumio.members.service import by_email, change_role
+
+    async def work(pool: asyncpg.Pool, redis: Redis, cache: AuthCache) -> UUID:
+        user_id = await by_email(pool, account_id, email)
+        await change_role(pool, redis, cache, account_id, None, user_id, role)
+        return user_id
+
+    typer.echo(_with_redis(work))
 
 
 @keys_app.command("create")

@@ -1,5 +1,6 @@
 """Each output shape is declared once: the GraphQL schema is the one the clients know (a snapshot
-taken before the shapes were folded), and every REST answer is what the OpenAPI document says."""
+taken before the shapes were folded; a change to the schema is a deliberate change of this file),
+and every REST answer is what the OpenAPI document says."""
 
 from __future__ import annotations
 

@@ -119,3 +119,101 @@ async def test_only_owner_and_administrator_manage_channels(
         assert [e["extensions"]["code"] for e in gql["errors"]] == ["FORBIDDEN"]
         listed = await client.get("/v1/channels", headers=owner.bearer)
         assert listed.json() == []
+
+
+ALLOWED_TO_MANAGE = {RoleName.OWNER, RoleName.ADMINISTRATOR}
+
+
+@pytest.mark.parametrize("role", list(RoleName))
+async def test_preview_role_matrix(
+    client: httpx.AsyncClient, factory: Factory, role: RoleName
+) -> None:
+    account, owner = await factory.account()
+    member = owner if role is RoleName.OWNER else await factory.member(account, role)
+    params = {"platform": "kick", "channel": "kick.com/streamer_one"}
+    rest = await client.get("/v1/channels/preview", params=params, headers=member.bearer)
+    query = (
+        '{ previewChannel(platform: "kick", channel: "streamer_one") { displayName channelId } }'
+    )
+    gql = (await client.post("/graphql", json={"query": query}, headers=member.bearer)).json()
+    if role in ALLOWED_TO_MANAGE:
+        assert rest.status_code == 200, rest.text
+        body = rest.json()
+        assert body["platform"] == "kick" and body["displayName"] == "streamer_one"
+        assert body["channelId"].isdigit() and "avatarUrl" in body
+        assert gql["data"]["previewChannel"]["channelId"] == body["channelId"]
+    else:
+        assert rest.status_code == 403 and rest.json()["code"] == "FORBIDDEN"
+        assert [e["extensions"]["code"] for e in gql["errors"]] == ["FORBIDDEN"]
+    # A preview links nothing.
+    assert (await client.get("/v1/channels", headers=owner.bearer)).json() == []
+
+
+async def test_preview_of_a_missing_channel_and_bad_input(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    _, owner = await factory.account()
+    missing = await client.get(
+        "/v1/channels/preview",
+        params={"platform": "kick", "channel": "nobody_here"},
+        headers=owner.bearer,
+    )
+    assert missing.status_code == 404 and missing.json()["code"] == "NOT_FOUND"
+    for params in [{"platform": "myspace", "channel": "x"}, {"platform": "kick", "channel": ""}]:
+        bad = await client.get("/v1/channels/preview", params=params, headers=owner.bearer)
+        assert bad.status_code == 400, bad.text
+    assert (await client.get("/v1/channels/preview", params=params)).status_code == 401
+
+
+async def test_a_failing_platform_is_reported_stale_after_three_intervals(
+    client: httpx.AsyncClient, factory: Factory
+) -> None:
+    account, owner = await factory.account()
+    other, other_owner = await factory.account("Other")
+    await client.post(
+        "/v1/channels", json={"platform": "kick", "channel": "streamer_one"}, headers=owner.bearer
+    )
+    fresh = (await client.get("/v1/channels", headers=owner.bearer)).json()[0]
+    assert fresh["stale"] is False and fresh["errorSince"] is None and fresh["errorKind"] is None
+    # Offline interval 60 s: unknown for 2 minutes is not stale yet, for 4 minutes it is.
+    for minutes, stale in [(2, False), (4, True)]:
+        await factory.db.execute(
+            "UPDATE platform_channels SET last_error = 'http_5xx: 503 from Kick',"
+            " error_since = now() - make_interval(mins => $2) WHERE account_id = $1",
+            account,
+            minutes,
+        )
+        listed = (await client.get("/v1/channels", headers=owner.bearer)).json()[0]
+        assert listed["stale"] is stale and listed["errorKind"] == "http_5xx"
+        query = "{ linkedChannels { stale errorKind errorSince } }"
+        gql = await client.post("/graphql", json={"query": query}, headers=owner.bearer)
+        assert gql.json()["data"]["linkedChannels"][0]["stale"] is stale
+    # Another account sees none of it.
+    assert (await client.get("/v1/channels", headers=other_owner.bearer)).json() == []
+    assert other != account
+
+
+async def test_the_worker_records_since_when_a_platform_fails(factory: Factory) -> None:
+    from uuid import uuid4
+
+    from lumio.channels import repository
+    from lumio.channels.schemas import PollOutcome
+
+    account, _ = await factory.account()
+    await repository.link(factory.db, account, Platform.KICK, "42", "x")
+    first = datetime(2026, 12, 1, 14, 2, tzinfo=UTC)
+    for polled_at, error in [(first, "timeout: a"), (first.replace(minute=5), "timeout: b")]:
+        token = uuid4()
+        await repository.claim(
+            factory.db, Platform.KICK, polled_at.replace(year=2099), 10, 60, token
+        )
+        outcome = PollOutcome(account, Platform.KICK, {}, polled_at, 1, error, polled_at)
+        assert await repository.complete(factory.db, [outcome], token)
+        [linked] = await repository.list_linked(factory.db, account)
+        assert linked.error_since == first
+    token = uuid4()
+    await repository.claim(factory.db, Platform.KICK, first.replace(year=2099), 10, 60, token)
+    ok = PollOutcome(account, Platform.KICK, {}, first, 0, None, first.replace(minute=9))
+    await repository.complete(factory.db, [ok], token)
+    [linked] = await repository.list_linked(factory.db, account)
+    assert linked.error_since is None and linked.last_error is None

@@ -61,7 +61,7 @@ async def test_keyboard_only(
     await expect_connected(page)
     await expect(page.get_by_role("button", name="Start manual connect")).to_be_visible()
     order = []
-    for _ in range(5):
+    for _ in range(10):
         await page.keyboard.press("Tab")
         order.append(await focused(page))
     assert order == [
@@ -69,6 +69,11 @@ async def test_keyboard_only(
         "Account",
         "Switch",
         "Log out",
+        "Status",
+        "Members",
+        "API keys",
+        "Your account",
+        "Unlink Twitch",
         "Start manual connect",
     ]
 

@@ -156,8 +156,12 @@ async def test_manual_connect_start_reload_stop(
 async def test_the_note_says_when_only_the_stream_connects_spotify(
     page: Page, dashboard_server: ApiProcess, factory: Factory, redis: Redis
 ) -> None:
+    from tests.dashboard.test_music import LINKED, SpotifyAnswers
+
     account, owner = await factory.account("Nova")
     await link(factory.db, account, Platform.YOUTUBE, "Nova")
+    # Only with a Spotify account linked does the note say that Spotify is read.
+    await SpotifyAnswers(LINKED, None).install(page)
     await sign_in(page, dashboard_server.base_url, owner)
     await go_live(factory.db, redis, account, Platform.YOUTUBE, "Chill beats", 42)
     await expect(page.locator("#gate-note")).to_have_text(

@@ -92,9 +92,28 @@ async def test_me_lists_the_permissions_the_page_offers(
     moderator = await factory.member(account, RoleName.MODERATOR)
     assert (await api.get("/v1/me", headers=owner.bearer)).json()["permissions"] == [
         "channels:manage",
+        "members:manage",
         "spotify:read",
         "spotify:worker",
     ]
     assert (await api.get("/v1/me", headers=moderator.bearer)).json()["permissions"] == [
         "spotify:read"
     ]
+
+
+def test_modules_name_each_other_by_hashed_url() -> None:
+    page = b'<script type="module" src="{{asset:main.js}}"></script>'
+    files = {"index.html": page, "main.js": b'import "{{asset:views/a.js}}";', "views/a.js": b"1"}
+    one = make_bundle(files)
+    two = make_bundle(files | {"views/a.js": b"2"})
+    assert one.assets["main.js"].body == f'import "{one.assets["views/a.js"].url}";'.encode()
+    # A changed view changes the URL of the module that imports it, and so the page.
+    assert one.assets["main.js"].url != two.assets["main.js"].url and one.page != two.page
+
+
+async def test_view_modules_are_served(api: httpx.AsyncClient) -> None:
+    for name in ["core.js", "views/members.js", "views/keys.js", "views/account.js"]:
+        asset = bundle().assets[name]
+        served = await api.get(asset.url)
+        assert served.status_code == 200 and served.content == asset.body
+        assert b"{{" not in served.content

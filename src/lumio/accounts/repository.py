@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from lumio.accounts.schemas import Membership, User
+from lumio.accounts.schemas import Member, Membership, User
 from lumio.db.pool import Executor
 from lumio.kit.permissions import DEFAULT_ROLES, RoleName
 
@@ -34,6 +34,37 @@ ORDER BY m.created_at, a.name
 IS_MEMBER = """
 SELECT EXISTS (SELECT 1 FROM account_members WHERE user_id = $1 AND account_id = $2)
 """
+
+USER_HASH_BY_ID = "SELECT password_hash FROM users WHERE id = $1"
+UPDATE_USER_HASH = "UPDATE users SET password_hash = $2 WHERE id = $1"
+LIST_MEMBERS = """
+SELECT m.user_id, u.email, r.name AS role, m.created_at
+FROM account_members m
+JOIN users u ON u.id = m.user_id
+JOIN roles r ON r.id = m.role_id
+WHERE m.account_id = $1
+ORDER BY m.created_at, u.email
+"""
+MEMBER_ROLE = """
+SELECT r.name FROM account_members m JOIN roles r ON r.id = m.role_id
+WHERE m.account_id = $1 AND m.user_id = $2
+"""
+# Locks the account's Owner memberships, so that two concurrent changes cannot both remove
+# "one of two" Owners and leave none.
+LOCK_OWNERS = """
+SELECT m.user_id FROM account_members m JOIN roles r ON r.id = m.role_id
+WHERE m.account_id = $1 AND r.name = 'owner'
+FOR UPDATE OF m
+"""
+SET_MEMBER_ROLE = """
+UPDATE account_members m SET role_id = r.id
+FROM roles r
+WHERE r.account_id = $1 AND r.name = $3 AND m.account_id = $1 AND m.user_id = $2
+RETURNING m.user_id
+"""
+DELETE_MEMBER = (
+    "DELETE FROM account_members WHERE account_id = $1 AND user_id = $2 RETURNING user_id"
+)
 
 
 async def insert_user(db: Executor, email: str, password_hash: str) -> UUID:
@@ -72,3 +103,34 @@ async def memberships(db: Executor, user_id: UUID) -> list[Membership]:
 
 async def is_member(db: Executor, user_id: UUID, account_id: UUID) -> bool:
     return bool(await db.fetchval(IS_MEMBER, user_id, account_id))
+
+
+async def password_hash_of(db: Executor, user_id: UUID) -> str | None:
+    found: str | None = await db.fetchval(USER_HASH_BY_ID, user_id)
+    return found
+
+
+async def update_password(db: Executor, user_id: UUID, password_hash: str) -> None:
+    await db.execute(UPDATE_USER_HASH, user_id, password_hash)
+
+
+async def list_members(db: Executor, account_id: UUID) -> list[Member]:
+    rows = await db.fetch(LIST_MEMBERS, account_id)
+    return [Member(r["user_id"], r["email"], RoleName(r["role"]), r["created_at"]) for r in rows]
+
+
+async def member_role(db: Executor, account_id: UUID, user_id: UUID) -> RoleName | None:
+    name = await db.fetchval(MEMBER_ROLE, account_id, user_id)
+    return None if name is None else RoleName(name)
+
+
+async def lock_owners(db: Executor, account_id: UUID) -> set[UUID]:
+    return {r["user_id"] for r in await db.fetch(LOCK_OWNERS, account_id)}
+
+
+async def set_member_role(db: Executor, account_id: UUID, user_id: UUID, role: RoleName) -> bool:
+    return await db.fetchval(SET_MEMBER_ROLE, account_id, user_id, role.value) is not None
+
+
+async def delete_member(db: Executor, account_id: UUID, user_id: UUID) -> bool:
+    return await db.fetchval(DELETE_MEMBER, account_id, user_id) is not None

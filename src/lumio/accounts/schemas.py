@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
+
+from lumio.kit.permissions import RoleName
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,3 +20,11 @@ class Membership:
 class User:
     id: UUID
     email: str
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    user_id: UUID
+    email: str
+    role: RoleName
+    joined_at: datetime

@@ -11,6 +11,7 @@ from lumio.accounts import passwords, repository
 from lumio.accounts.schemas import Membership
 from lumio.kit.errors import BadRequest, Conflict, NotFound
 from lumio.kit.permissions import RoleName
+from lumio.kit.principal import Credential, Principal
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -47,10 +48,20 @@ async def user_id_by_email(db: asyncpg.Pool, email: str) -> UUID:
 
 async def create_account(db: asyncpg.Pool, name: str, owner_email: str) -> UUID:
     """Create an account with its four default roles and make ``owner_email`` its owner."""
+    return await _create_owned(db, name, await user_id_by_email(db, owner_email))
+
+
+async def create_account_for(db: asyncpg.Pool, principal: Principal, name: str) -> UUID:
+    """A signed-in user creates an account and becomes its Owner."""
+    if principal.credential is not Credential.SESSION:
+        raise BadRequest("an API key is bound to one account; sign in to create another")
+    return await _create_owned(db, name, principal.user_id)
+
+
+async def _create_owned(db: asyncpg.Pool, name: str, owner_id: UUID) -> UUID:
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise BadRequest("an account name needs 1 to 200 characters")
-    owner_id = await user_id_by_email(db, owner_email)
     async with db.acquire() as conn, conn.transaction():
         account_id = await repository.insert_account_with_roles(conn, name)
         await repository.upsert_member(conn, account_id, owner_id, RoleName.OWNER)

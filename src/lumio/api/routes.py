@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from lumio.accounts.endpoints import router as accounts_router
 from lumio.auth.endpoints import router as auth_router
 from lumio.channel_status.endpoints import router as channel_status_router
 from lumio.channels.endpoints import router as channels_router
@@ -11,6 +12,7 @@ from lumio.dashboard.endpoints import router as dashboard_router
 from lumio.history.endpoints import router as history_router
 from lumio.live.endpoints import router as live_router
 from lumio.manual_connect.endpoints import router as manual_connect_router
+from lumio.members.endpoints import router as members_router
 from lumio.spotify.endpoints import router as spotify_router
 
 v1 = APIRouter(prefix="/v1")
@@ -21,6 +23,8 @@ v1.include_router(auth_router)
 v1.include_router(live_router)
 v1.include_router(spotify_router)
 v1.include_router(history_router)
+v1.include_router(members_router)
+v1.include_router(accounts_router)
 
 # Outside /v1 and the OpenAPI document: the dashboard page and its assets.
 pages = APIRouter(include_in_schema=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Request
@@ -9,7 +11,7 @@ from pydantic import Field
 from starlette.responses import Response
 
 from lumio.auth import service
-from lumio.auth.schemas import AccountView, ApiKeyInfo
+from lumio.auth.schemas import AccountApiKeyInfo, AccountView, ApiKeyInfo, SessionInfo
 from lumio.kit import secrets
 from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal
 from lumio.kit.deps import problem_responses as errors
@@ -17,6 +19,7 @@ from lumio.kit.errors import BadRequest
 from lumio.kit.principal import Credential, Principal
 from lumio.kit.request_auth import SESSION_COOKIE
 from lumio.kit.resources import resources_of
+from lumio.kit.views import json_response
 
 router = APIRouter(tags=["authentication"])
 
@@ -38,6 +41,15 @@ class MeOut(ApiModel):
 
 class SwitchIn(ApiModel):
     account_id: UUID
+
+
+class PasswordIn(ApiModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+# own: the caller's keys on the active account; account: every key of it (Owners only).
+KeyScope = Literal["own", "account"]
 
 
 class CreatedApiKeyOut(ApiModel):
@@ -127,9 +139,22 @@ async def switch_active_account(
     return _me(switched, accounts, secrets.csrf_token_for(token))
 
 
-@router.get("/api-keys", response_model=list[ApiKeyInfo], responses=errors(401, 404))
-async def list_api_keys(principal: CurrentPrincipal, resources: AppResources) -> list[ApiKeyInfo]:
-    return await service.list_api_keys(resources.db, principal)
+@router.get(
+    "/api-keys",
+    response_model=list[ApiKeyInfo] | list[AccountApiKeyInfo],
+    responses=errors(401, 403, 404),
+)
+async def list_api_keys(
+    principal: CurrentPrincipal, resources: AppResources, scope: KeyScope = "own"
+) -> Response:
+    """Your keys on the active account; ``scope=account``: every key of it, with whose it is
+    (Owners only)."""
+    keys: Sequence[ApiKeyInfo]
+    if scope == "account":
+        keys = await service.list_account_api_keys(resources.db, principal)
+    else:
+        keys = await service.list_api_keys(resources.db, principal)
+    return json_response([key.model_dump(mode="json", by_alias=True) for key in keys])
 
 
 @router.post(
@@ -144,9 +169,40 @@ async def create_api_key(
 
 @router.delete("/api-keys/{key_id}", status_code=204, responses=errors(401, 403, 404))
 async def revoke_api_key(
-    key_id: UUID, principal: CurrentPrincipal, resources: AppResources
+    key_id: UUID,
+    principal: CurrentPrincipal,
+    resources: AppResources,
+    scope: KeyScope = "own",
 ) -> Response:
-    await service.revoke_api_key(
-        resources.db, resources.redis, resources.auth_cache, key_id, principal
+    res = resources
+    if scope == "account":
+        await service.revoke_account_api_key(res.db, res.redis, res.auth_cache, principal, key_id)
+    else:
+        await service.revoke_api_key(res.db, res.redis, res.auth_cache, key_id, principal)
+    return Response(status_code=204)
+
+
+@router.put("/me/password", status_code=204, responses=errors(400, 401, 403))
+async def change_password(
+    body: PasswordIn, principal: CurrentPrincipal, resources: AppResources
+) -> Response:
+    """Needs the current password; every other session of the user ends."""
+    res = resources
+    await service.change_password(
+        res.db, res.redis, res.auth_cache, principal, body.current_password, body.new_password
     )
+    return Response(status_code=204)
+
+
+@router.get("/me/sessions", response_model=list[SessionInfo], responses=errors(401))
+async def list_sessions(principal: CurrentPrincipal, resources: AppResources) -> list[SessionInfo]:
+    return await service.list_sessions(resources.db, principal)
+
+
+@router.delete("/me/sessions/{session_id}", status_code=204, responses=errors(401, 403, 404))
+async def end_session(
+    session_id: UUID, principal: CurrentPrincipal, resources: AppResources
+) -> Response:
+    res = resources
+    await service.end_session(res.db, res.redis, res.auth_cache, principal, session_id)
     return Response(status_code=204)

@@ -59,6 +59,32 @@ REVOKE_API_KEY_ANY = """
 UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now()) WHERE id = $1 RETURNING key_hash
 """
 
+# Every credential through which the user acts on the account: dropped from the caches when
+# their role there changes or they leave it.
+CREDENTIALS_OF_MEMBER = """
+SELECT token_hash FROM sessions WHERE user_id = $1
+UNION ALL
+SELECT key_hash FROM api_keys WHERE user_id = $1 AND account_id = $2 AND revoked_at IS NULL
+"""
+LIST_SESSIONS = """
+SELECT id, created_at, expires_at FROM sessions
+WHERE user_id = $1 AND expires_at > now()
+ORDER BY created_at DESC
+"""
+DELETE_USER_SESSION = "DELETE FROM sessions WHERE id = $1 AND user_id = $2 RETURNING token_hash"
+DELETE_OTHER_SESSIONS = "DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING token_hash"
+LIST_ACCOUNT_API_KEYS = """
+SELECT k.id, k.prefix, k.name, k.created_at, k.revoked_at, u.email AS user_email
+FROM api_keys k JOIN users u ON u.id = k.user_id
+WHERE k.account_id = $1
+ORDER BY k.created_at
+"""
+REVOKE_ACCOUNT_API_KEY = """
+UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
+WHERE id = $1 AND account_id = $2
+RETURNING key_hash
+"""
+
 
 async def principal_by_api_key(db: Executor, key_hash: bytes) -> Principal | None:
     row = await db.fetchrow(PRINCIPAL_BY_API_KEY, key_hash)
@@ -129,4 +155,30 @@ async def revoke_api_key(
         key_hash: bytes | None = await db.fetchval(REVOKE_API_KEY_ANY, key_id)
     else:
         key_hash = await db.fetchval(REVOKE_API_KEY, key_id, user_id, account_id)
+    return key_hash
+
+
+async def credentials_of_member(db: Executor, user_id: UUID, account_id: UUID) -> list[bytes]:
+    return [r[0] for r in await db.fetch(CREDENTIALS_OF_MEMBER, user_id, account_id)]
+
+
+async def list_sessions(db: Executor, user_id: UUID) -> list[asyncpg.Record]:
+    return list(await db.fetch(LIST_SESSIONS, user_id))
+
+
+async def delete_user_session(db: Executor, session_id: UUID, user_id: UUID) -> bytes | None:
+    token_hash: bytes | None = await db.fetchval(DELETE_USER_SESSION, session_id, user_id)
+    return token_hash
+
+
+async def delete_other_sessions(db: Executor, user_id: UUID, keep: UUID) -> list[bytes]:
+    return [r[0] for r in await db.fetch(DELETE_OTHER_SESSIONS, user_id, keep)]
+
+
+async def list_account_api_keys(db: Executor, account_id: UUID) -> list[asyncpg.Record]:
+    return list(await db.fetch(LIST_ACCOUNT_API_KEYS, account_id))
+
+
+async def revoke_account_api_key(db: Executor, key_id: UUID, account_id: UUID) -> bytes | None:
+    key_hash: bytes | None = await db.fetchval(REVOKE_ACCOUNT_API_KEY, key_id, account_id)
     return key_hash

@@ -28,6 +28,21 @@ class ApiKeyInfo(ApiModel):
     revoked_at: datetime | None
 
 
+class AccountApiKeyInfo(ApiKeyInfo):
+    """A key in the Owner's view of every key of the account: with whose key it is."""
+
+    user_email: str | None
+
+
+class SessionInfo(ApiModel):
+    """One of the user's sessions, as REST renders it."""
+
+    id: UUID
+    created_at: datetime
+    expires_at: datetime
+    current: bool
+
+
 @dataclass(frozen=True, slots=True)
 class CreatedApiKey:
     info: ApiKeyInfo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -12,12 +13,20 @@ from redis.exceptions import RedisError
 
 from lumio.accounts import passwords
 from lumio.accounts import repository as accounts_repository
-from lumio.accounts.service import normalise_email
+from lumio.accounts.service import check_password, normalise_email
 from lumio.auth import repository as auth_repository
-from lumio.auth.schemas import AccountView, ApiKeyInfo, CreatedApiKey, LoginResult
+from lumio.auth.schemas import (
+    AccountApiKeyInfo,
+    AccountView,
+    ApiKeyInfo,
+    CreatedApiKey,
+    LoginResult,
+    SessionInfo,
+)
 from lumio.kit import secrets
 from lumio.kit.auth_cache import INVALIDATE_CHANNEL, AuthCache
-from lumio.kit.errors import BadRequest, NotFound, Unauthenticated
+from lumio.kit.errors import BadRequest, Forbidden, NotFound, Unauthenticated
+from lumio.kit.permissions import RoleName
 from lumio.kit.principal import Credential, Principal
 
 log = logging.getLogger(__name__)
@@ -171,6 +180,95 @@ async def revoke_api_key(
         key_hash = await auth_repository.revoke_api_key(
             db, key_id, principal.user_id, _active_account(principal)
         )
+    if key_hash is None:
+        raise NotFound("no such API key")
+    await forget(redis, cache, key_hash)
+
+
+async def invalidate_member(
+    db: asyncpg.Pool, redis: Redis, cache: AuthCache, account_id: UUID, user_id: UUID
+) -> None:
+    """Forget at once every cached credential of a member whose role changed or who left.
+
+    Stands in for the security work's principal invalidation until that is merged.
+    """
+    for token_hash in await auth_repository.credentials_of_member(db, user_id, account_id):
+        await forget(redis, cache, token_hash)
+
+
+def _session_only(principal: Principal, what: str) -> None:
+    if principal.credential is not Credential.SESSION:
+        raise BadRequest(f"{what} needs a signed-in session, not an API key")
+
+
+async def change_password(
+    db: asyncpg.Pool,
+    redis: Redis,
+    cache: AuthCache,
+    principal: Principal,
+    current: str,
+    new: str,
+) -> None:
+    """Set a new password; every other session of the user ends (this one stays)."""
+    _session_only(principal, "changing the password")
+    stored = await accounts_repository.password_hash_of(db, principal.user_id)
+    if stored is None or not await passwords.verify_password(stored, current):
+        raise Forbidden("the current password is wrong")
+    check_password(new)
+    new_hash = await asyncio.to_thread(passwords.hash_password, new)
+    async with db.acquire() as conn, conn.transaction():
+        await accounts_repository.update_password(conn, principal.user_id, new_hash)
+        ended = await auth_repository.delete_other_sessions(
+            conn, principal.user_id, principal.credential_id
+        )
+    for token_hash in ended:
+        await forget(redis, cache, token_hash)
+
+
+async def list_sessions(db: asyncpg.Pool, principal: Principal) -> list[SessionInfo]:
+    rows = await auth_repository.list_sessions(db, principal.user_id)
+    current = principal.credential_id if principal.credential is Credential.SESSION else None
+    return [
+        SessionInfo(
+            id=r["id"],
+            created_at=r["created_at"],
+            expires_at=r["expires_at"],
+            current=r["id"] == current,
+        )
+        for r in rows
+    ]
+
+
+async def end_session(
+    db: asyncpg.Pool, redis: Redis, cache: AuthCache, principal: Principal, session_id: UUID
+) -> None:
+    """End one of the user's own sessions (any other user's is "not found")."""
+    token_hash = await auth_repository.delete_user_session(db, session_id, principal.user_id)
+    if token_hash is None:
+        raise NotFound("no such session")
+    await forget(redis, cache, token_hash)
+
+
+async def _require_owner(db: asyncpg.Pool, principal: Principal) -> UUID:
+    account_id = _active_account(principal)
+    role = await accounts_repository.member_role(db, account_id, principal.user_id)
+    if role is not RoleName.OWNER:
+        raise Forbidden("only an Owner sees and revokes every API key of the account")
+    return account_id
+
+
+async def list_account_api_keys(db: asyncpg.Pool, principal: Principal) -> list[AccountApiKeyInfo]:
+    """Every key of the active account, whoever made it (Owners only)."""
+    account_id = await _require_owner(db, principal)
+    rows = await auth_repository.list_account_api_keys(db, account_id)
+    return [AccountApiKeyInfo.model_validate(dict(r)) for r in rows]
+
+
+async def revoke_account_api_key(
+    db: asyncpg.Pool, redis: Redis, cache: AuthCache, principal: Principal, key_id: UUID
+) -> None:
+    account_id = await _require_owner(db, principal)
+    key_hash = await auth_repository.revoke_account_api_key(db, key_id, account_id)
     if key_hash is None:
         raise NotFound("no such API key")
     await forget(redis, cache, key_hash)

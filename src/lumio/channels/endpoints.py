@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import Field
 from starlette.responses import Response
 
 from lumio.channels import service
-from lumio.channels.schemas import LinkedChannel
+from lumio.channels.schemas import ChannelPreview, LinkedChannel
 from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal
 from lumio.kit.deps import problem_responses as errors
 
@@ -23,7 +23,20 @@ class LinkIn(ApiModel):
 async def list_channels(
     principal: CurrentPrincipal, resources: AppResources
 ) -> list[LinkedChannel]:
-    return await service.list_for(resources.db, principal)
+    return await service.list_for(resources.db, resources.settings, principal)
+
+
+@router.get("/preview", response_model=ChannelPreview, responses=errors(400, 401, 403, 404, 503))
+async def preview_channel(
+    principal: CurrentPrincipal,
+    resources: AppResources,
+    platform: str = Query(max_length=20),
+    channel: str = Query(min_length=1, max_length=200),
+) -> ChannelPreview:
+    """What the platform answers about a channel, without linking it."""
+    return await service.preview_for(
+        resources.http, resources.settings, principal, platform, channel
+    )
 
 
 @router.post(

@@ -26,7 +26,8 @@ ON CONFLICT (account_id, platform) DO UPDATE SET
                           THEN platform_channels.detector_state ELSE '{}' END,
     next_poll_at = now(),
     consecutive_errors = 0,
-    last_error = NULL
+    last_error = NULL,
+    error_since = NULL
 RETURNING (xmax = 0) AS inserted
 """
 
@@ -35,7 +36,7 @@ UNLINK = (
 )
 
 LIST_LINKED = """
-SELECT platform, channel_id, display_name, last_polled_at, last_error
+SELECT platform, channel_id, display_name, last_polled_at, last_error, error_since
 FROM platform_channels WHERE account_id = $1 ORDER BY platform
 """
 
@@ -55,6 +56,8 @@ UPDATE platform_channels pc SET
     next_poll_at = input.next_poll_at,
     consecutive_errors = input.errors,
     last_error = input.last_error,
+    error_since = CASE WHEN input.last_error IS NULL THEN NULL
+                       ELSE COALESCE(pc.error_since, input.polled_at) END,
     last_polled_at = input.polled_at,
     leased_until = NULL,
     lease_token = NULL

@@ -19,6 +19,22 @@ class LinkedChannel(ApiModel):
     display_name: str
     last_polled_at: datetime | None
     last_error: str | None
+    # The last error's stable kind (timeout, http_5xx, ...).
+    error_kind: str | None = None
+    # Since when the platform has answered only errors (None while it answers).
+    error_since: datetime | None = None
+    # The platform has answered only errors for longer than three poll intervals.
+    stale: bool = False
+    is_online: bool = False
+
+
+class ChannelPreview(ApiModel):
+    """What the platform answers about a channel before it is linked (REST and GraphQL)."""
+
+    platform: str
+    channel_id: str
+    display_name: str
+    avatar_url: str | None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,16 +9,18 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
+from lumio.channel_status import repository as channel_status
 from lumio.channels import repository
-from lumio.channels.schemas import LinkedChannel
+from lumio.channels.schemas import ChannelPreview, LinkedChannel
 from lumio.events.publisher import publish
 from lumio.events.schemas import Reason, StatusEvent
 from lumio.history import repository as history
+from lumio.kit.clock import utc_now
 from lumio.kit.errors import BadRequest, NotFound, Unavailable
 from lumio.kit.permissions import Permission
 from lumio.kit.principal import Principal
 from lumio.kit.settings import Settings
-from lumio.platforms.base import ChannelNotFound, Platform, PlatformError
+from lumio.platforms.base import ChannelNotFound, Platform, PlatformError, ResolvedChannel
 from lumio.platforms.registry import build_adapter, configured_platforms
 
 
@@ -30,6 +32,26 @@ def parse_platform(value: str) -> Platform:
         raise BadRequest(f"unknown platform {value!r}; one of {known}") from exc
 
 
+async def resolve_channel(
+    http: httpx.AsyncClient, settings: Settings, platform: Platform, handle: str
+) -> ResolvedChannel:
+    """Ask the platform what ``handle`` (login, handle, URL or id) names, without storing it."""
+    handle = handle.strip()
+    if not 1 <= len(handle) <= 200:
+        raise BadRequest("a channel needs 1 to 200 characters")
+    if platform not in configured_platforms(settings):
+        raise Unavailable(f"{platform.value} is not configured on this server (no credentials)")
+    adapter = build_adapter(platform, settings, http)
+    try:
+        return await adapter.resolve(handle)
+    except ChannelNotFound as exc:
+        raise NotFound(f"{platform.value} has no channel {handle!r}") from exc
+    except PlatformError as exc:
+        raise Unavailable(f"{platform.value} could not be asked about {handle!r}: {exc}") from exc
+    finally:
+        await adapter.aclose()
+
+
 async def link_channel(
     db: asyncpg.Pool,
     http: httpx.AsyncClient,
@@ -39,20 +61,7 @@ async def link_channel(
     handle: str,
 ) -> LinkedChannel:
     """Resolve ``handle`` on the platform and link it to the account (replacing a former link)."""
-    handle = handle.strip()
-    if not 1 <= len(handle) <= 200:
-        raise BadRequest("a channel needs 1 to 200 characters")
-    if platform not in configured_platforms(settings):
-        raise Unavailable(f"{platform.value} is not configured on this server (no credentials)")
-    adapter = build_adapter(platform, settings, http)
-    try:
-        resolved = await adapter.resolve(handle)
-    except ChannelNotFound as exc:
-        raise NotFound(f"{platform.value} has no channel {handle!r}") from exc
-    except PlatformError as exc:
-        raise Unavailable(f"{platform.value} could not be asked about {handle!r}: {exc}") from exc
-    finally:
-        await adapter.aclose()
+    resolved = await resolve_channel(http, settings, platform, handle)
     async with db.acquire() as conn, conn.transaction():
         await repository.link(
             conn, account_id, platform, resolved.channel_id, resolved.display_name
@@ -95,6 +104,48 @@ async def unlink_for(db: asyncpg.Pool, redis: Redis, principal: Principal, platf
     await unlink_channel(db, redis, account_id, parse_platform(platform))
 
 
-async def list_for(db: asyncpg.Pool, principal: Principal) -> list[LinkedChannel]:
+async def preview_for(
+    http: httpx.AsyncClient, settings: Settings, principal: Principal, platform: str, handle: str
+) -> ChannelPreview:
+    principal.require(Permission.CHANNELS_MANAGE)
+    parsed = parse_platform(platform)
+    resolved = await resolve_channel(http, settings, parsed, handle)
+    return ChannelPreview(
+        platform=parsed.value,
+        channel_id=resolved.channel_id,
+        display_name=resolved.display_name,
+        avatar_url=resolved.avatar_url,
+    )
+
+
+def error_kind(last_error: str | None) -> str | None:
+    """The stable kind of a stored error ("timeout: read timed out" → "timeout")."""
+    return None if last_error is None else last_error.partition(":")[0].strip() or None
+
+
+def is_stale(channel: LinkedChannel, settings: Settings, now: datetime) -> bool:
+    """The platform has answered only errors for longer than three poll intervals."""
+    if channel.error_since is None:
+        return False
+    detection = settings.detection
+    interval = detection.poll_live if channel.is_online else detection.poll_offline
+    return now - channel.error_since > interval * 3
+
+
+async def list_for(
+    db: asyncpg.Pool, settings: Settings, principal: Principal
+) -> list[LinkedChannel]:
+    """The account's linked channels, each with its error kind and whether it is stale."""
     account_id = principal.require(Permission.SPOTIFY_READ)
-    return await repository.list_linked(db, account_id)
+    now = utc_now()
+    online = {s.platform for s in await channel_status.get_status(db, account_id) if s.is_online}
+    listed = [
+        c.model_copy(update={"is_online": c.platform in online})
+        for c in await repository.list_linked(db, account_id)
+    ]
+    return [
+        c.model_copy(
+            update={"error_kind": error_kind(c.last_error), "stale": is_stale(c, settings, now)}
+        )
+        for c in listed
+    ]

@@ -32,7 +32,7 @@ async def dashboard_page() -> Response:
     return Response(bundle().page, headers=headers, media_type="text/html")
 
 
-@router.get("/assets/{digest}/{name}")
+@router.get("/assets/{digest}/{name:path}")
 async def dashboard_asset(digest: str, name: str) -> Response:
     asset = bundle().find(digest, name)
     if asset is None:

@@ -291,10 +291,10 @@ def _banner(
             " ones); the status rows are made up.\n"
         )
     print(
-        f"""
+        f"""Dashboard: {base}/ — sign in as {DEMO_EMAIL} / {DEMO_PASSWORD}
+
 Lumio is running on embedded PostgreSQL and Redis (data in {settings.data_dir}/).
 
-  Sign in:   POST {base}/v1/auth/login  {{"email": "{DEMO_EMAIL}", "password": "{DEMO_PASSWORD}"}}
   API key:   {demo.api_key}
   Try:       curl -H 'Authorization: Bearer {demo.api_key}' {base}/v1/channel-status
   GraphQL:   {base}/graphql    OpenAPI: {base}/openapi.json    Docs: {base}/docs

@@ -9,6 +9,7 @@ class Permission(StrEnum):
     SPOTIFY_READ = "spotify:read"
     SPOTIFY_WORKER = "spotify:worker"
     CHANNELS_MANAGE = "channels:manage"
+    MEMBERS_MANAGE = "members:manage"
 
 
 class RoleName(StrEnum):
@@ -18,13 +19,27 @@ class RoleName(StrEnum):
     VIEWER = "viewer"
 
 
+# Highest first: a member may not raise their own role up this list.
+ROLE_RANK: dict[RoleName, int] = {
+    RoleName.OWNER: 3,
+    RoleName.ADMINISTRATOR: 2,
+    RoleName.MODERATOR: 1,
+    RoleName.VIEWER: 0,
+}
+
+_MANAGERS = frozenset(
+    {
+        Permission.SPOTIFY_READ,
+        Permission.SPOTIFY_WORKER,
+        Permission.CHANNELS_MANAGE,
+        Permission.MEMBERS_MANAGE,
+    }
+)
+
 DEFAULT_ROLES: dict[RoleName, frozenset[Permission]] = {
-    RoleName.OWNER: frozenset(
-        {Permission.SPOTIFY_READ, Permission.SPOTIFY_WORKER, Permission.CHANNELS_MANAGE}
-    ),
-    RoleName.ADMINISTRATOR: frozenset(
-        {Permission.SPOTIFY_READ, Permission.SPOTIFY_WORKER, Permission.CHANNELS_MANAGE}
-    ),
+    # Both manage members; only an Owner manages Owners (lumio.members.rules).
+    RoleName.OWNER: _MANAGERS,
+    RoleName.ADMINISTRATOR: _MANAGERS,
     RoleName.MODERATOR: frozenset({Permission.SPOTIFY_READ}),
     RoleName.VIEWER: frozenset(),
 }

@@ -5,6 +5,7 @@ transports cannot drift apart."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from uuid import UUID
 
 import orjson
 from pydantic import BaseModel, ConfigDict
@@ -20,9 +21,17 @@ class ApiModel(BaseModel):
     )
 
 
+def _default(value: object) -> str:
+    # asyncpg's UUID subclasses uuid.UUID, which orjson serialises only exactly.
+    if isinstance(value, UUID):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def json_response(content: object, status_code: int = 200) -> Response:
     """Serialise with orjson straight away; the route's response_model documents the shape."""
-    return Response(orjson.dumps(content), status_code, media_type="application/json")
+    body = orjson.dumps(content, default=_default)
+    return Response(body, status_code, media_type="application/json")
 
 
 def views_response(views: Sequence[ApiModel]) -> Response:

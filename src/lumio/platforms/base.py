@@ -48,6 +48,8 @@ class Observation:
 class ResolvedChannel:
     channel_id: str
     display_name: str
+    # The channel's picture where the platform gives one in the same answer (Twitch does).
+    avatar_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,7 @@ class _HelixUser(BaseModel):
     id: str
     login: str
     display_name: str
+    profile_image_url: str = ""
 
 
 class _UsersPage(BaseModel):
@@ -431,4 +432,5 @@ def _pick_user(users: list[_HelixUser], query: _HandleQuery, handle: str) -> Res
     found = by_id or by_login
     if not found:
         raise ChannelNotFound(handle)
-    return ResolvedChannel(channel_id=found[0].id, display_name=found[0].display_name)
+    user = found[0]
+    return ResolvedChannel(user.id, user.display_name, user.profile_image_url or None)

@@ -10,14 +10,24 @@ from lumio.channel_status.graphql import ChannelStatusQuery
 from lumio.channels.graphql import ChannelsMutation, ChannelsQuery
 from lumio.history.graphql import HistoryQuery
 from lumio.manual_connect.graphql import ManualConnectMutation, ManualConnectQuery
+from lumio.members.graphql import MembersMutation, MembersQuery
 from lumio.spotify.graphql import SpotifyMutation, SpotifyQuery
 
 Query = merge_types(
     "Query",
-    (ChannelStatusQuery, ManualConnectQuery, ChannelsQuery, AuthQuery, SpotifyQuery, HistoryQuery),
+    (
+        ChannelStatusQuery,
+        ManualConnectQuery,
+        ChannelsQuery,
+        AuthQuery,
+        SpotifyQuery,
+        HistoryQuery,
+        MembersQuery,
+    ),
 )
 Mutation = merge_types(
-    "Mutation", (ManualConnectMutation, ChannelsMutation, AuthMutation, SpotifyMutation)
+    "Mutation",
+    (ManualConnectMutation, ChannelsMutation, AuthMutation, SpotifyMutation, MembersMutation),
 )
 
 schema = strawberry.Schema(query=Query, mutation=Mutation)

@@ -1,8 +1,28 @@
 // Lumio dashboard: vanilla JS over the REST API (/v1) and the live stream (/v1/events).
 // The state on screen is always re-read from the API; a live event is only a hint to re-read.
 
-const PLATFORMS = ["twitch", "youtube", "kick", "trovo"];
-const PLATFORM_NAMES = { twitch: "Twitch", youtube: "YouTube", kick: "Kick", trovo: "Trovo" };
+import {
+  $,
+  ApiError,
+  PLATFORM_NAMES,
+  PLATFORMS,
+  SignedOut,
+  announce,
+  api,
+  busy,
+  can,
+  element,
+  hooks,
+  now,
+  state,
+  unmount,
+} from "{{asset:core.js}}";
+import * as channelViews from "{{asset:views/channels.js}}";
+import * as members from "{{asset:views/members.js}}";
+import * as keys from "{{asset:views/keys.js}}";
+import * as account from "{{asset:views/account.js}}";
+import * as invitation from "{{asset:views/invitation.js}}";
+
 // The Spotify link and now playing (the Spotify poller's API); where it is not deployed, the
 // music card shows the manual connect alone.
 const SPOTIFY_CONNECTION = "/v1/spotify/connection";
@@ -14,30 +34,8 @@ const RECONNECT_CAP_MS = 15000;
 const STREAM_SILENCE_MS = 40000;
 const PAUSED_POLL_MS = 5000;
 
-const $ = (id) => document.getElementById(id);
-
-class SignedOut extends Error {}
-
-class ApiError extends Error {
-  constructor(status, body) {
-    super((body && (body.detail || body.title)) || `request failed (${status})`);
-    this.status = status;
-    this.body = body;
-  }
-}
-
-const state = {
-  me: null,
-  csrf: null,
-  permissions: new Set(),
-  channels: [],
-  statuses: [],
-  manual: null, // {active, remainingSeconds, deadline}
-  // undefined: unknown (not deployed, or unreachable); null: none; else the API's answer.
-  spotifyLink: undefined,
-  nowPlaying: undefined,
-  clockSkewMs: 0,
-};
+// The views besides the status: each module shows itself and reads what it needs.
+const VIEWS = { members, keys, account };
 
 const live = {
   source: null,
@@ -47,44 +45,6 @@ const live = {
   refreshTimer: null,
   pollTimer: null,
 };
-
-// ---------------------------------------------------------------------------------------------
-// The API
-
-async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  if (method !== "GET" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
-  const response = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: "same-origin",
-    cache: "no-store",
-  });
-  noteServerClock(response);
-  let data = null;
-  if (response.status !== 204) {
-    data = await response.json().catch(() => null);
-  }
-  if (response.status === 401 && path !== "/v1/auth/login") {
-    showSignIn(state.me ? "Your session has ended. Please sign in again." : "");
-    throw new SignedOut();
-  }
-  if (!response.ok) throw new ApiError(response.status, data);
-  return data;
-}
-
-function noteServerClock(response) {
-  // Uptime is counted from the server's startedAt: correct a clearly wrong local clock.
-  const date = Date.parse(response.headers.get("Date") || "");
-  if (Number.isNaN(date)) return;
-  const skew = date - Date.now();
-  state.clockSkewMs = Math.abs(skew) > 5000 ? skew : 0;
-}
-
-const now = () => Date.now() + state.clockSkewMs;
-const can = (permission) => state.permissions.has(permission);
 
 // ---------------------------------------------------------------------------------------------
 // Screens
@@ -97,6 +57,10 @@ function showSignIn(notice) {
   $("loading").hidden = true;
   $("dashboard").hidden = true;
   $("session-bar").hidden = true;
+  $("views-nav").hidden = true;
+  $("invitation").hidden = true;
+  unmount("invitation");
+  for (const name of Object.keys(VIEWS)) unmount(`view-${name}`);
   $("signin").hidden = false;
   $("signin-notice").textContent = notice || "";
   $("signin-error").textContent = "";
@@ -108,9 +72,44 @@ function showDashboard(me, { focus } = { focus: false }) {
   applyMe(me);
   $("loading").hidden = true;
   $("signin").hidden = true;
+  $("invitation").hidden = true;
+  unmount("invitation");
   $("session-bar").hidden = false;
+  $("views-nav").hidden = false;
   $("dashboard").hidden = false;
-  if (focus) $("dashboard-title").focus();
+  showView(viewFromHash(), focus);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views: #/status (default), #/members, #/keys, #/account
+
+function viewFromHash() {
+  const name = window.location.hash.replace(/^#\/?/, "");
+  if (name === "members" && !can("members:manage")) return "status";
+  return name in VIEWS ? name : "status";
+}
+
+function showView(name, focus) {
+  for (const section of document.querySelectorAll("#dashboard > [data-view]")) {
+    section.hidden = section.dataset.view !== name;
+    if (section.hidden && section.dataset.view !== "status") unmount(section.id);
+  }
+  for (const link of document.querySelectorAll("#views-nav a")) {
+    if (link.dataset.view === name) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  if (name in VIEWS) VIEWS[name].show();
+  if (focus) (name === "status" ? $("dashboard-title") : $(`${name}-title`)).focus();
+}
+
+function onHashChange() {
+  if (invitation.tokenFromHash()) {
+    invitation.show();
+    return;
+  }
+  // Only "#/…" names a view; "#main" is the skip link's target.
+  const hash = window.location.hash;
+  if (state.me && (hash === "" || hash.startsWith("#/"))) showView(viewFromHash(), true);
 }
 
 function applyMe(me) {
@@ -129,6 +128,8 @@ function applyMe(me) {
   );
   const active = me.accounts.find((a) => a.active);
   $("switch-form").hidden = me.accounts.length < 2;
+  $("views-nav").querySelector('[data-view="members"]').hidden = !can("members:manage");
+  channelViews.applyPermissions();
   $("account-name").textContent = active ? active.name : "No account";
   $("role-name").textContent = active ? active.role : "none";
   document.title = active ? `${active.name} — Lumio` : "Lumio — channel status";
@@ -215,9 +216,16 @@ function platformsShown() {
   return PLATFORMS.filter((p) => present.has(p));
 }
 
+// A stale channel (its platform has not answered for a while) is confirmed neither live nor
+// offline: the summary and the music note leave it out.
+function isStale(platform) {
+  const channel = state.channels.find((c) => c.platform === platform);
+  return Boolean(channel && channel.stale);
+}
+
 function livePlatformNames() {
   return platformsShown()
-    .filter((platform) => (statusOf(platform) || {}).isOnline)
+    .filter((platform) => !isStale(platform) && (statusOf(platform) || {}).isOnline)
     .map((platform) => PLATFORM_NAMES[platform]);
 }
 
@@ -237,13 +245,6 @@ function renderCards() {
     if (list.children[index] !== card) list.insertBefore(card, list.children[index] || null);
     fillCard(card, platform);
   });
-}
-
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
 }
 
 function createCard(platform) {
@@ -270,6 +271,7 @@ function createCard(platform) {
   const updated = element("p", "updated");
   updated.append("Last updated ", element("time"));
   article.append(head, element("p", "channel-name"), facts, updated);
+  channelViews.extendCard(article, platform);
   card.append(article);
   return card;
 }
@@ -279,6 +281,8 @@ function fillCard(card, platform) {
   const channel = state.channels.find((c) => c.platform === platform);
   const isLive = Boolean(status && status.isOnline);
   card.dataset.live = String(isLive);
+  card.dataset.stale = String(Boolean(channel && channel.stale));
+  channelViews.fillCard(card, platform, channel);
   const badge = card.querySelector(".badge");
   badge.dataset.live = String(isLive);
   badge.textContent = isLive ? "Live" : "Offline";
@@ -317,10 +321,18 @@ function renderSummary() {
   } else if (shown.length === 0) {
     summary.textContent = "No channels are linked to this account yet.";
   } else if (liveOn.length > 0) {
-    summary.textContent = `Live now on ${liveOn.length} of ${shown.length} platform${shown.length === 1 ? "" : "s"}: ${liveOn.join(", ")}`;
+    summary.textContent = `Live now on ${liveOn.length} of ${shown.length} platform${shown.length === 1 ? "" : "s"}: ${liveOn.join(", ")}${staleSuffix(shown)}`;
+  } else if (shown.some(isStale)) {
+    summary.textContent = `Not confirmed live anywhere (${shown.length} linked)${staleSuffix(shown)}`;
   } else {
     summary.textContent = `Not live on any platform (${shown.length} linked)`;
   }
+}
+
+function staleSuffix(shown) {
+  const stale = shown.filter(isStale).map((platform) => PLATFORM_NAMES[platform]);
+  if (!stale.length) return "";
+  return ` — ${stale.join(", ")} not answering: status unknown`;
 }
 
 function renderMusic() {
@@ -342,6 +354,11 @@ function renderMusic() {
 function gateNote(active, liveOn, unavailable) {
   if (unavailable) {
     return "Manual connect cannot be reached right now (Redis is down); channel status still works.";
+  }
+  // Being live opens the gate, but without a linked Spotify account nothing is read.
+  if (state.spotifyLink === null && liveOn.length > 0) {
+    const also = active ? " and manual connect is on" : "";
+    return `No Spotify account is linked: nothing is read, although you are live on ${liveOn.join(", ")}${also}.`;
   }
   if (liveOn.length > 0 && !active) {
     return `Spotify is connected only because you are live on ${liveOn.join(", ")}: it stops when the stream ends.`;
@@ -421,14 +438,6 @@ function tick() {
 
 // ---------------------------------------------------------------------------------------------
 // Announcements for screen readers (the cards themselves are not live regions: the clocks tick)
-
-function announce(text) {
-  const announcer = $("announcer");
-  announcer.textContent = "";
-  window.setTimeout(() => {
-    announcer.textContent = text;
-  }, 50);
-}
 
 function announceChanges(before, after) {
   if (!before.length && !after.length) return;
@@ -551,15 +560,6 @@ async function reloadMe() {
 // ---------------------------------------------------------------------------------------------
 // Actions
 
-async function busy(button, action) {
-  button.disabled = true;
-  try {
-    await action();
-  } finally {
-    button.disabled = false;
-  }
-}
-
 async function onSignIn(event) {
   event.preventDefault();
   const email = $("signin-email").value.trim();
@@ -575,10 +575,15 @@ async function onSignIn(event) {
   await busy($("signin-button"), async () => {
     try {
       const me = await api("POST", "/v1/auth/login", { email, password });
+      window.clearInterval(throttleTimer);
       error.textContent = "";
       $("signin-password").value = "";
       enterDashboard(me, true);
     } catch (failure) {
+      if (failure instanceof ApiError && failure.status === 429) {
+        throttled(failure.retryAfter || 60);
+        return;
+      }
       error.textContent =
         failure instanceof ApiError && failure.status === 401
           ? "Wrong email or password."
@@ -586,6 +591,26 @@ async function onSignIn(event) {
       $("signin-password").focus();
     }
   });
+}
+
+// Sign-in is throttled (429 with Retry-After): say how long to wait, and count it down.
+let throttleTimer = null;
+
+function throttled(seconds) {
+  const error = $("signin-error");
+  const until = Date.now() + seconds * 1000;
+  window.clearInterval(throttleTimer);
+  const show = () => {
+    const left = Math.ceil((until - Date.now()) / 1000);
+    if (left <= 0) {
+      window.clearInterval(throttleTimer);
+      error.textContent = "You can try to sign in again.";
+      return;
+    }
+    error.textContent = `Sign-in paused: too many attempts, try again in ${left} s.`;
+  };
+  show();
+  throttleTimer = window.setInterval(show, 1000);
 }
 
 function enterDashboard(me, focus) {
@@ -676,6 +701,13 @@ function noteSpotifyReturn() {
 // Start
 
 function init() {
+  hooks.signedOut = () =>
+    showSignIn(state.me ? "Your session has ended. Please sign in again." : "");
+  hooks.enterDashboard = enterDashboard;
+  hooks.refresh = () => scheduleRefresh(0);
+  hooks.reloadMe = reloadMe;
+  channelViews.init();
+  window.addEventListener("hashchange", onHashChange);
   $("signin-form").addEventListener("submit", onSignIn);
   $("switch-form").addEventListener("submit", onSwitch);
   $("logout-button").addEventListener("click", onLogout);
@@ -688,6 +720,10 @@ function init() {
 }
 
 async function start() {
+  if (invitation.tokenFromHash()) {
+    invitation.show();
+    return;
+  }
   try {
     enterDashboard(await api("GET", "/v1/me"), false);
   } catch (error) {
