@@ -7,6 +7,17 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+# What PostgreSQL (or asyncpg, encoding an argument) says of a value it will not store. Such an
+# error is the rows' fault, not the database's: a batch writer splits its batch to find them.
+# Connection errors are not among them: those are retried whole.
+REFUSED_DATA = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.IntegrityConstraintViolationError,
+    asyncpg.exceptions.ProgramLimitExceededError,
+    asyncpg.exceptions._base.DataError,
+    UnicodeError,
+)
+
 # Anything a query can run on: the pool, a connection, or a connection taken from the pool.
 Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
 

@@ -11,7 +11,7 @@ import asyncio
 import math
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -21,14 +21,19 @@ import httpx
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from lumio.platforms.base import (
+    NO_LIVE_STREAMS,
     ChannelNotFound,
     LiveStream,
     Observation,
     ObservationKind,
     Platform,
     PlatformError,
+    PollResult,
     RateLimitInfo,
     ResolvedChannel,
+    count_request,
+    saw_rate_limit,
+    tallying,
 )
 
 Clock = Callable[[], datetime]
@@ -140,7 +145,15 @@ class TwitchAdapter:
 
     # --- PlatformAdapter ---
 
-    async def observe(self, channel_ids: list[str]) -> list[Observation]:
+    async def observe(
+        self, channel_ids: list[str], live_streams: Mapping[str, str] = NO_LIVE_STREAMS
+    ) -> PollResult:
+        # Helix answers for any user id: no live-stream hint needed.
+        with tallying() as tally:
+            observations = await self._observe(channel_ids)
+        return tally.result(observations)
+
+    async def _observe(self, channel_ids: list[str]) -> list[Observation]:
         ids = list(dict.fromkeys(channel_ids))
         # One malformed id would make Helix refuse its whole batch: keep it out.
         valid = [i for i in ids if USER_ID_RE.match(i)]
@@ -175,9 +188,6 @@ class TwitchAdapter:
             raise
         users = _parse(_UsersPage, response).data
         return _pick_user(users, query, handle)
-
-    def remember_live(self, channel_id: str, stream_id: str) -> None:
-        """Helix answers for any user id: no hint needed."""
 
     async def aclose(self) -> None:
         # The HTTP client is injected and closed by its owner; only forget the token.
@@ -237,6 +247,7 @@ class TwitchAdapter:
         data: dict[str, str] | None = None,
     ) -> httpx.Response:
         self.requests_sent += 1
+        count_request()
         try:
             return await self._client.request(
                 method,
@@ -255,6 +266,7 @@ class TwitchAdapter:
         info = rate_limit_from_headers(response, self._clock().timestamp())
         if info is not None:
             self.rate_limit = info
+            saw_rate_limit(info)
 
     # --- app access token ---
 

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -24,8 +24,10 @@ import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from lumio.db.pool import REFUSED_DATA
 from lumio.events.publisher import publish
 from lumio.kit.settings import Settings
+from lumio.kit.storable import MAX_ERROR_CHARS, clean_text
 from lumio.spotify import repository as repo
 from lumio.spotify.gate.keeper import EventListener, GateKeeper, manual_among
 from lumio.spotify.gate.rules import reconcile_due
@@ -51,6 +53,7 @@ from lumio.spotify.poller.intervals import (
     refresh_due,
 )
 from lumio.spotify.poller.metrics import SpotifyMetrics
+from lumio.spotify.poller.normalise import storable
 from lumio.spotify.poller.playback import PlaybackState, advance
 from lumio.spotify.schemas import (
     ClaimedConnection,
@@ -313,6 +316,7 @@ class SpotifyPoller:
         return self._later(c, now + jittered(delay), errors, f"{kind}: {detail}", now)
 
     def _observed(self, c: ClaimedConnection, seen: NowPlaying, now: datetime) -> _Result:
+        seen = storable(seen)
         step = advance(PlaybackState.from_json(c.playback), seen)
         delay = next_poll_delay(seen, self.config.intervals)
         self.metrics.polls.labels(seen.kind.value).inc()
@@ -348,12 +352,41 @@ class SpotifyPoller:
         return _Result(c.account_id, outcome)
 
     async def _store(self, results: Sequence[_Result], token: UUID) -> None:
+        kept = await self._store_isolating(results, token)
+        await self._announce([r for r in results if r.account_id in kept], kept)
+
+    async def _store_isolating(self, results: Sequence[_Result], token: UUID) -> dict[UUID, bool]:
+        """Store the batch; when PostgreSQL refuses a value, halve it to store every other row
+        (a refused row must not fail its batch at every retry) and keep the bad one as an error.
+        """
+        try:
+            return await self._write(results, token)
+        except REFUSED_DATA as error:
+            if len(results) == 1:
+                return await self._write([self._refused(results[0], error)], token)
+            log.warning("Spotify batch of %d refused (%s): splitting it", len(results), error)
+            middle = len(results) // 2
+            first = await self._store_isolating(results[:middle], token)
+            return {**first, **await self._store_isolating(results[middle:], token)}
+
+    async def _write(self, results: Sequence[_Result], token: UUID) -> dict[UUID, bool]:
         outcomes = [r.outcome for r in results if r.outcome is not None]
         async with self.db.acquire() as conn, conn.transaction():
             kept = await repo.complete(conn, outcomes, token)
             plays = [(r.account_id, r.play) for r in results if r.play and r.account_id in kept]
             await repo.insert_plays(conn, plays)
-        await self._announce([r for r in results if r.account_id in kept], kept)
+        return kept
+
+    def _refused(self, result: _Result, error: Exception) -> _Result:
+        """The poll as an error that stores nothing it saw (playback starts afresh next time)."""
+        log.error("Spotify %s: the database refused its values: %s", result.account_id, error)
+        if result.outcome is None:
+            return _Result(result.account_id, None)
+        detail = clean_text(f"bad_data: {type(error).__name__}: {error}", MAX_ERROR_CHARS)
+        previous = result.outcome
+        at = previous.polled_at + self.config.intervals.backoff_max
+        outcome = replace(previous, next_poll_at=at, last_error=detail, playback={})
+        return _Result(result.account_id, outcome)
 
     async def _announce(self, results: Sequence[_Result], gate_open: dict[UUID, bool]) -> None:
         """After the commit: the now-playing keys, then the events."""
