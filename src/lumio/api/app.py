@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
@@ -23,17 +24,22 @@ from lumio.kit.settings import Settings
 
 
 async def healthz(request: Request) -> Response:
-    """Liveness and dependencies, for load balancers: 200 when PostgreSQL answers."""
+    """Liveness and dependencies, for load balancers: 200 when PostgreSQL answers.
+
+    Answers within ``LUMIO_HEALTH_TIMEOUT_SECONDS`` whatever the database does (a black-holed
+    server would otherwise hold the probe for the connect timeout).
+    """
     resources = resources_of(request)
+    timeout = resources.settings.health_timeout_seconds
     try:
-        await resources.db.fetchval("SELECT 1")
+        await asyncio.wait_for(resources.db.fetchval("SELECT 1", timeout=timeout), timeout)
     except DATABASE_DOWN:
         return Response(
             '{"status":"unavailable","database":false}', 503, media_type="application/json"
         )
     try:
-        redis_ok = bool(await resources.redis.ping())
-    except (RedisError, OSError):
+        redis_ok = bool(await asyncio.wait_for(resources.redis.ping(), timeout))
+    except (RedisError, OSError, TimeoutError):
         redis_ok = False
     body = f'{{"status":"ok","database":true,"redis":{str(redis_ok).lower()}}}'
     return Response(body, media_type="application/json")

@@ -1,4 +1,4 @@
-"""Running `lumio worker`: adapters for the configured platforms, pollers, signals, metrics."""
+"""Running `lumio worker`: probes, waiting for the database, adapters, pollers, signals."""
 
 from __future__ import annotations
 
@@ -8,59 +8,122 @@ import logging
 import signal
 
 import httpx
-from prometheus_client import start_http_server
 
-from lumio.db.pool import create_pool
+from lumio.db.pool import DbTimeouts, create_pool
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker, worker_id
+from lumio.kit.health import LoopHealth, Readiness, start_probes
 from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings
+from lumio.kit.startup import until_stopped, wait_for_database, wait_for_redis
 from lumio.platforms.registry import build_adapter, configured_platforms
 
 log = logging.getLogger(__name__)
+
+NO_PLATFORM = (
+    "no platform has credentials set (LUMIO_TWITCH_CLIENT_ID, LUMIO_YOUTUBE_API_KEY, "
+    "LUMIO_KICK_CLIENT_ID, LUMIO_TROVO_CLIENT_ID): nothing to poll"
+)
+
+
+def on_signals(stop: asyncio.Event, also: list[Worker]) -> None:
+    """SIGTERM/SIGINT: stop waiting, or finish (or give back) the batches in hand, then exit."""
+
+    def handle() -> None:
+        stop.set()
+        for worker in also:
+            worker.stop()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, handle)
 
 
 async def run_worker(settings: Settings) -> None:
     assert settings.database_url
     assert settings.redis_url
+    metrics = WorkerMetrics()
+    readiness = Readiness(settings.health_timeout_seconds)
+    probes = await start_probes(
+        metrics.registry, readiness, settings.worker_metrics_port, "lumio worker"
+    )
+    stopping, workers = asyncio.Event(), list[Worker]()
+    on_signals(stopping, workers)
+    try:
+        await _serve(settings, metrics, readiness, stopping, workers)
+    finally:
+        if probes is not None:
+            await probes.close()
+    log.info("worker %s stopped", worker_id())
+
+
+async def _serve(
+    settings: Settings,
+    metrics: WorkerMetrics,
+    readiness: Readiness,
+    stopping: asyncio.Event,
+    workers: list[Worker],
+) -> None:
+    assert settings.database_url and settings.redis_url
+    timeouts = DbTimeouts.of(settings)
+    retry = settings.startup_retry_max_seconds
+    if not await until_stopped(wait_for_database(settings.database_url, timeouts, retry), stopping):
+        return
+    redis = create_redis(settings.redis_url, settings.redis_timeout_seconds)
+    db = await create_pool(
+        settings.database_url,
+        min_size=1,
+        max_size=settings.worker_concurrency * 4 + 2,
+        timeouts=timeouts,
+    )
+    try:
+        if await until_stopped(wait_for_redis(redis, settings.redis_url, retry), stopping):
+            readiness.db, readiness.redis = db, redis
+            await _poll(settings, metrics, readiness, stopping, workers)
+    finally:
+        await redis.aclose()
+        await db.close()
+
+
+async def _poll(
+    settings: Settings,
+    metrics: WorkerMetrics,
+    readiness: Readiness,
+    stopping: asyncio.Event,
+    workers: list[Worker],
+) -> None:
+    assert readiness.db is not None and readiness.redis is not None
     platforms = configured_platforms(settings)
     if not platforms:
-        log.warning(
-            "no platform has credentials set (LUMIO_TWITCH_CLIENT_ID, ...): nothing to poll"
-        )
-    metrics = WorkerMetrics()
-    if settings.worker_metrics_port:
-        start_http_server(settings.worker_metrics_port, registry=metrics.registry)
-    db = await create_pool(
-        settings.database_url, min_size=1, max_size=settings.worker_concurrency * 4 + 2
-    )
-    redis = create_redis(settings.redis_url, settings.redis_timeout_seconds)
+        # Exiting would make a service manager restart it in a loop: stay up and say so.
+        log.warning(NO_PLATFORM)
+        readiness.idle_reason = NO_PLATFORM
+        await stopping.wait()
+        return
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=50)
     async with httpx.AsyncClient(limits=limits) as http:
         pollers = [
             PlatformPoller(
                 build_adapter(p, settings, http),
-                db,
-                redis,
+                readiness.db,
+                readiness.redis,
                 PollerConfig.from_settings(settings, p),
                 metrics,
             )
             for p in platforms
         ]
+        readiness.loops = [
+            LoopHealth(f"poll-{p.platform}", settings.lease_seconds, p.last_success_at)
+            for p in pollers
+        ]
         worker = Worker(pollers, settings.worker_concurrency)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            # Finish (or give back) the batches in hand, then exit.
-            loop.add_signal_handler(sig, worker.stop)
-        log.info(
-            "worker %s polling %s", worker_id(), ", ".join(p.value for p in platforms) or "nothing"
-        )
+        workers.append(worker)
+        if stopping.is_set():
+            worker.stop()
+        log.info("worker %s polling %s", worker_id(), ", ".join(p.value for p in platforms))
         try:
             await worker.run()
         finally:
             for poller in pollers:
                 with contextlib.suppress(Exception):
                     await poller.adapter.aclose()
-            await redis.aclose()
-            await db.close()
-    log.info("worker %s stopped", worker_id())

@@ -14,6 +14,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -170,9 +171,19 @@ class PlatformPoller:
         self.metrics = metrics
         self.clock = clock
         self.budget = PlatformBudget(redis, self.platform, config.daily_quota)
+        # Monotonic time of the last run_once that did not fail (readiness probes).
+        self.last_success: float | None = None
+
+    def last_success_at(self) -> float | None:
+        return self.last_success
 
     async def run_once(self) -> int:
         """Claim, poll and store one batch; returns how many channels it polled (0: none due)."""
+        polled = await self._run_once()
+        self.last_success = time.monotonic()
+        return polled
+
+    async def _run_once(self) -> int:
         now = self.clock()
         wait = (await self.budget.view(now)).wait_seconds(now.timestamp())
         token = uuid4()

@@ -16,7 +16,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 from starlette.requests import HTTPConnection
 
-from lumio.db.pool import create_pool
+from lumio.db.pool import DbTimeouts, create_pool
 from lumio.kit.auth_cache import INVALIDATE_CHANNEL, AuthCache
 from lumio.kit.principal import Credential, Principal
 from lumio.kit.settings import Settings
@@ -91,8 +91,13 @@ async def open_resources(
 ) -> AsyncIterator[Resources]:
     assert settings.database_url, "the database URL is resolved before start"
     assert settings.redis_url, "the Redis URL is resolved before start"
+    # No connection opened here: the API starts (and answers /healthz 503) while PostgreSQL
+    # is away, and serves as soon as it returns.
     db = await create_pool(
-        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        settings.database_url,
+        min_size=0,
+        max_size=settings.db_pool_max,
+        timeouts=DbTimeouts.of(settings),
     )
     redis = create_redis(settings.redis_url, settings.redis_timeout_seconds)
     cache = AuthCache(settings.auth_cache_seconds)

@@ -87,8 +87,8 @@ class Settings(BaseSettings):
     backoff_max_seconds: float = Field(default=300.0, gt=0)
     # Batches in flight at once per platform in one worker process.
     worker_concurrency: int = Field(default=2, ge=1)
-    # Where `lumio worker` serves Prometheus metrics (0: not served).
-    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Where `lumio worker` serves Prometheus metrics, /healthz and /readyz (0: any free port).
+    worker_metrics_port: int = Field(default=9464, ge=0, le=65535)
 
     # Spotify (DESIGN §6): the app's credentials, base URLs (tests and `lumio dev` use a fake),
     # and where Spotify sends the browser back (default: this API's /v1/spotify/callback).
@@ -118,7 +118,19 @@ class Settings(BaseSettings):
     spotify_reconcile_seconds: float = Field(default=60.0, gt=0)
     spotify_batch_size: int = Field(default=50, ge=1, le=1000)
     spotify_worker_concurrency: int = Field(default=4, ge=1)
-    spotify_worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    # Where `lumio spotify-worker` serves metrics, /healthz and /readyz (0: any free port).
+    spotify_worker_metrics_port: int = Field(default=9465, ge=0, le=65535)
+
+    # --- Robustness (issue 9): how long anything waits on PostgreSQL or Redis. ---
+    # Opening a connection, taking one from the pool, one statement (server and client side):
+    # a black-holed database costs a request a few seconds, not the driver's 60 s default.
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_acquire_timeout_seconds: float = Field(default=5.0, gt=0)
+    db_statement_timeout_seconds: float = Field(default=5.0, gt=0)
+    # A process started while PostgreSQL or Redis is unreachable retries with backoff up to this.
+    startup_retry_max_seconds: float = Field(default=10.0, gt=0)
+    # `/healthz` of the API and the workers answers within this, whatever the database does.
+    health_timeout_seconds: float = Field(default=1.5, gt=0)
 
     @field_validator("database_url")
     @classmethod

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -145,9 +146,19 @@ class SpotifyPoller:
         self.metrics = metrics
         self.clock = clock
         self.budget = SpotifyBudget(redis, config.requests_per_30s)
+        # Monotonic time of the last run_once that did not fail (readiness probes).
+        self.last_success: float | None = None
+
+    def last_success_at(self) -> float | None:
+        return self.last_success
 
     async def run_once(self) -> int:
         """Claim and handle one batch; returns how many connections it claimed (0: none due)."""
+        claimed = await self._run_once()
+        self.last_success = time.monotonic()
+        return claimed
+
+    async def _run_once(self) -> int:
         now = self.clock()
         wait = await self.budget.wait_seconds(now)
         self.metrics.blocked.set(wait)
