@@ -160,12 +160,17 @@ def api_keys_revoke(key_id: UUID) -> None:
 def channels_link(account_id: UUID, platform: str, channel: str) -> None:
     """Link CHANNEL (login, handle, URL or id) on PLATFORM to the account; prints its id."""
     from lumio.channels.service import link_channel, parse_platform
+    from lumio.kit.resources import create_redis
 
     async def work(pool: asyncpg.Pool, settings: Settings) -> str:
-        async with httpx.AsyncClient(timeout=settings.platform_timeout_seconds) as http:
-            linked = await link_channel(
-                pool, http, settings, account_id, parse_platform(platform), channel
-            )
+        redis = create_redis(settings.redis_url or "")
+        try:
+            async with httpx.AsyncClient(timeout=settings.platform_timeout_seconds) as http:
+                linked = await link_channel(
+                    pool, redis, http, settings, account_id, parse_platform(platform), channel
+                )
+        finally:
+            await redis.aclose()
         typer.echo(f"linked {linked.platform.value} channel {linked.display_name}")
         return linked.channel_id
 

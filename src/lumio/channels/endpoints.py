@@ -53,7 +53,13 @@ async def link_channel(
     body: LinkIn, principal: CurrentPrincipal, resources: AppResources
 ) -> LinkedChannelOut:
     linked = await service.link_for(
-        resources.db, resources.http, resources.settings, principal, body.platform, body.channel
+        resources.db,
+        resources.redis,
+        resources.http,
+        resources.settings,
+        principal,
+        body.platform,
+        body.channel,
     )
     return LinkedChannelOut.of(linked)
 

@@ -47,7 +47,7 @@ class ChannelsMutation:
         ctx = info.context
         res = ctx.resources
         linked = await service.link_for(
-            res.db, res.http, res.settings, ctx.principal, platform, channel
+            res.db, res.redis, res.http, res.settings, ctx.principal, platform, channel
         )
         return LinkedChannelType.of(linked)
 

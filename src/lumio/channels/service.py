@@ -9,6 +9,8 @@ import asyncpg
 import httpx
 from redis.asyncio import Redis
 
+from lumio.channel_status import repository as status_repository
+from lumio.channel_status.schemas import OfflineWrite
 from lumio.channels import repository
 from lumio.channels.schemas import LinkedChannel
 from lumio.events.publisher import publish
@@ -31,6 +33,7 @@ def parse_platform(value: str) -> Platform:
 
 async def link_channel(
     db: asyncpg.Pool,
+    redis: Redis,
     http: httpx.AsyncClient,
     settings: Settings,
     account_id: UUID,
@@ -52,8 +55,37 @@ async def link_channel(
         raise Unavailable(f"{platform.value} could not be asked about {handle!r}: {exc}") from exc
     finally:
         await adapter.aclose()
-    await repository.link(db, account_id, platform, resolved.channel_id, resolved.display_name)
+    await _relink(db, redis, account_id, platform, resolved.channel_id, resolved.display_name)
     return next(c for c in await repository.list_linked(db, account_id) if c.platform is platform)
+
+
+async def _relink(
+    db: asyncpg.Pool,
+    redis: Redis,
+    account_id: UUID,
+    platform: Platform,
+    channel_id: str,
+    display_name: str,
+) -> None:
+    """Store the link; another channel than before ends the old one's stream first.
+
+    The old stream must not carry on under the new channel's name: its row goes offline in
+    the same transaction and ``went_offline`` is announced after the commit, before the worker
+    polls the new channel (DESIGN §5: one went_offline per stream).
+    """
+    now = datetime.now(UTC)
+    async with db.acquire() as conn, conn.transaction():
+        previous = await repository.link(conn, account_id, platform, channel_id, display_name)
+        replaced = previous is not None and previous != channel_id
+        ended = replaced and any(
+            a.changed
+            for a in await status_repository.set_offline_many(
+                conn, [OfflineWrite(account_id, platform, now)]
+            )
+        )
+    if ended:
+        event = StatusEvent(account_id, Reason.WENT_OFFLINE, now, platform.value, False)
+        await publish(redis, [event])
 
 
 async def unlink_channel(
@@ -73,6 +105,7 @@ async def unlink_channel(
 
 async def link_for(
     db: asyncpg.Pool,
+    redis: Redis,
     http: httpx.AsyncClient,
     settings: Settings,
     principal: Principal,
@@ -80,7 +113,9 @@ async def link_for(
     handle: str,
 ) -> LinkedChannel:
     account_id = principal.require(Permission.CHANNELS_MANAGE)
-    return await link_channel(db, http, settings, account_id, parse_platform(platform), handle)
+    return await link_channel(
+        db, redis, http, settings, account_id, parse_platform(platform), handle
+    )
 
 
 async def unlink_for(db: asyncpg.Pool, redis: Redis, principal: Principal, platform: str) -> None:
