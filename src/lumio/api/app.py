@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +17,7 @@ from lumio.api.graphql.endpoint import GraphQLEndpoint
 from lumio.api.routes import pages, v1
 from lumio.auth.service import authenticate
 from lumio.channel_status.endpoints import channel_status_route
+from lumio.kit.health import answer_within
 from lumio.kit.middleware import BodySizeLimit
 from lumio.kit.problems import DATABASE_DOWN, install_problem_handlers
 from lumio.kit.resources import Resources, open_resources, resources_of
@@ -32,17 +33,21 @@ async def healthz(request: Request) -> Response:
     resources = resources_of(request)
     timeout = resources.settings.health_timeout_seconds
     try:
-        await asyncio.wait_for(resources.db.fetchval("SELECT 1", timeout=timeout), timeout)
+        await answer_within(resources.db.fetchval("SELECT 1", timeout=timeout), timeout)
     except DATABASE_DOWN:
         return Response(
             '{"status":"unavailable","database":false}', 503, media_type="application/json"
         )
     try:
-        redis_ok = bool(await asyncio.wait_for(resources.redis.ping(), timeout))
+        redis_ok = await answer_within(_ping(resources.redis), timeout)
     except (RedisError, OSError, TimeoutError):
         redis_ok = False
     body = f'{{"status":"ok","database":true,"redis":{str(redis_ok).lower()}}}'
     return Response(body, media_type="application/json")
+
+
+async def _ping(redis: Redis) -> bool:
+    return bool(await redis.ping())
 
 
 def begin_shutdown(app: FastAPI) -> None:

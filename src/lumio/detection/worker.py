@@ -41,7 +41,7 @@ from lumio.detection.state_machine import (
     next_poll_delay,
     step,
 )
-from lumio.events.publisher import publish
+from lumio.events.publisher import Backlog
 from lumio.events.schemas import Reason, StatusEvent
 from lumio.kit.settings import Settings
 from lumio.kit.storable import MAX_ERROR_CHARS, clean_text
@@ -54,6 +54,10 @@ from lumio.platforms.base import (
 )
 
 log = logging.getLogger(__name__)
+
+# A loop that failed (PostgreSQL or Redis away) tries again at most this much later, so that it
+# is back within 10 s of the outage's end (issue 9).
+RETRY_CAP_SECONDS = 8.0
 
 W = TypeVar("W", OnlineWrite, OfflineWrite, StreamDataWrite)
 
@@ -173,12 +177,16 @@ class PlatformPoller:
         self.budget = PlatformBudget(redis, self.platform, config.daily_quota)
         # Monotonic time of the last run_once that did not fail (readiness probes).
         self.last_success: float | None = None
+        # Events committed while Redis was away go out before the next ones.
+        self.backlog = Backlog()
 
     def last_success_at(self) -> float | None:
         return self.last_success
 
     async def run_once(self) -> int:
         """Claim, poll and store one batch; returns how many channels it polled (0: none due)."""
+        if self.backlog.pending:
+            await self.backlog.publish(self.redis, [])
         polled = await self._run_once()
         self.last_success = time.monotonic()
         return polled
@@ -222,7 +230,7 @@ class PlatformPoller:
         observations = {o.channel_id: normalise(o, now) for o in result.observations}
         batch = self._decide(claimed, states, observations)
         events = await self._store(batch, token)
-        await publish(self.redis, events)
+        await self.backlog.publish(self.redis, events)
         await self._account(observations, events, batch, result)
         return len(claimed)
 
@@ -425,7 +433,7 @@ class Worker:
                 # PostgreSQL down, a bug in one batch: log, back off, and carry on.
                 log.exception("polling %s failed (%d in a row)", poller.platform, failures)
                 polled = 0
-                await self._pause(min(30.0, 0.5 * 2**failures))
+                await self._pause(min(RETRY_CAP_SECONDS, 0.5 * 2**failures))
                 continue
             if polled < poller.adapter.batch_size:
                 # Nothing more is due (or a partial batch went back): a claim now would send a

@@ -13,8 +13,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import asyncpg
 import orjson
@@ -24,6 +25,29 @@ from redis.asyncio import Redis
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 8192
+T = TypeVar("T")
+# Checks given up on, kept referenced until they end (asyncio keeps only weak references).
+_ABANDONED: set[asyncio.Task[Any]] = set()
+
+
+async def answer_within(check: Coroutine[Any, Any, T], seconds: float) -> T:
+    """``check``'s result, or TimeoutError after ``seconds`` — without waiting for the check to
+    wind down: cancelling a query on a silent server waits for a cancel request that is as stuck
+    (asyncio.wait_for would), and a probe must answer on time whatever the database does."""
+    task = asyncio.ensure_future(check)
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if task in done:
+        return task.result()
+    task.cancel()
+    _ABANDONED.add(task)
+    task.add_done_callback(_forget)
+    raise TimeoutError(f"no answer within {seconds} s")
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _ABANDONED.discard(task)
+    if not task.cancelled():
+        task.exception()  # retrieved: no "never retrieved" warning
 
 
 @dataclass(slots=True)
@@ -73,7 +97,7 @@ class Readiness:
     async def _database(self) -> bool:
         assert self.db is not None
         try:
-            await asyncio.wait_for(self.db.fetchval("SELECT 1", timeout=self.timeout), self.timeout)
+            await answer_within(self.db.fetchval("SELECT 1", timeout=self.timeout), self.timeout)
         except Exception:
             return False
         return True
@@ -81,9 +105,13 @@ class Readiness:
     async def _redis(self) -> bool:
         assert self.redis is not None
         try:
-            return bool(await asyncio.wait_for(self.redis.ping(), self.timeout))
+            return bool(await answer_within(_ping(self.redis), self.timeout))
         except Exception:
             return False
+
+
+async def _ping(redis: Redis) -> bool:
+    return bool(await redis.ping())
 
 
 class ProbeServer:

@@ -67,6 +67,10 @@ from lumio.spotify.schemas import (
 
 log = logging.getLogger(__name__)
 
+# A loop that failed (PostgreSQL or Redis away) tries again at most this much later, so that it
+# is back within 10 s of the outage's end (issue 9).
+RETRY_CAP_SECONDS = 8.0
+
 Clock = Callable[[], datetime]
 # Idle poll loops look again at least this often (an account may come due, a block may end),
 # and wait at least this long, so that accounts due close together are claimed as one batch.
@@ -526,7 +530,7 @@ class SpotifyWorker:
                 failures += 1
                 # PostgreSQL down, a bug in one batch: log, back off, and carry on.
                 log.exception("Spotify polling failed (%d in a row)", failures)
-                idle = min(30.0, 0.5 * 2**failures)
+                idle = min(RETRY_CAP_SECONDS, 0.5 * 2**failures)
             if idle:
                 await self._wait(self.wake, idle)
 
