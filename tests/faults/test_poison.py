@@ -32,7 +32,6 @@ from lumio.dev.fakes.state import FakeChannel
 from lumio.kit.settings import Settings
 from lumio.platforms.base import Platform
 from lumio.platforms.registry import build_adapter
-from tests.conftest import Factory
 
 HEALTHY = 4
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
@@ -82,7 +81,6 @@ async def batch(
     settings: Settings,
     db: asyncpg.Pool,
     redis: Redis,
-    factory: Factory,
 ) -> AsyncIterator[Batch]:
     state, url, clock = kick
     state.reset()
@@ -99,8 +97,13 @@ async def batch(
         }
     )
     linked: list[tuple[UUID, FakeChannel]] = []
-    for n in range(HEALTHY + 1):
-        account, _ = await factory.account(f"Streamer {n}")
+    accounts = await db.fetch(
+        "INSERT INTO accounts (name) SELECT 'poison ' || n FROM generate_series(0, $1) n "
+        "RETURNING id",
+        HEALTHY,
+    )
+    for n, record in enumerate(accounts):
+        account: UUID = record["id"]
         channel = state.add_channel(f"streamer{n}", title=f"Title {n}", category="IRL", viewers=n)
         state.set_live(channel.channel_id)
         await channels.link(db, account, Platform.KICK, channel.channel_id, channel.name)
