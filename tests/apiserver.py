@@ -47,7 +47,14 @@ class ApiProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
-        self._wait_ready(timeout)
+        try:
+            self._wait_ready(timeout)
+        except RuntimeError:
+            # Not left running (and holding the port) after a failed start.
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+            raise
         return self.base_url
 
     def _wait_ready(self, timeout: float) -> None:

@@ -31,14 +31,14 @@ _ABANDONED: set[asyncio.Task[Any]] = set()
 
 
 async def answer_within(check: Coroutine[Any, Any, T], seconds: float) -> T:
-    """``check``'s result, or TimeoutError after ``seconds`` — without waiting for the check to
-    wind down: cancelling a query on a silent server waits for a cancel request that is as stuck
-    (asyncio.wait_for would), and a probe must answer on time whatever the database does."""
+    """``check``'s result, or TimeoutError after ``seconds``; the check is not cancelled but left
+    to finish on its own timeouts. Cancelling a query on a silent server waits for a cancel
+    request that is as stuck (asyncio.wait_for would), and cancelling a slow connect would keep
+    the pool from ever getting its first connection on a loaded host."""
     task = asyncio.ensure_future(check)
     done, _ = await asyncio.wait({task}, timeout=seconds)
     if task in done:
         return task.result()
-    task.cancel()
     _ABANDONED.add(task)
     task.add_done_callback(_forget)
     raise TimeoutError(f"no answer within {seconds} s")
