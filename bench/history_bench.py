@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -49,10 +50,12 @@ from lumio.embedded import embedded_services
 from lumio.history import repository as history
 from lumio.kit.resources import create_redis
 from lumio.platforms.base import (
+    NO_LIVE_STREAMS,
     LiveStream,
     Observation,
     ObservationKind,
     Platform,
+    PollResult,
     RateLimitInfo,
     ResolvedChannel,
 )
@@ -97,18 +100,24 @@ class StubAdapter:
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
 
-    async def observe(self, channel_ids: list[str]) -> list[Observation]:
+    async def observe(
+        self, channel_ids: list[str], live_streams: Mapping[str, str] = NO_LIVE_STREAMS
+    ) -> PollResult:
         now = self.clock()
         tick = int(now.timestamp()) // 30
-        return [
-            Observation(
-                cid,
-                ObservationKind.LIVE,
-                now,
-                LiveStream("Bench stream", "Just Chatting", (int(cid) * 7 + tick) % 5000, T0, cid),
-            )
-            for cid in channel_ids
-        ]
+        return PollResult(
+            [
+                Observation(
+                    cid,
+                    ObservationKind.LIVE,
+                    now,
+                    LiveStream(
+                        "Bench stream", "Just Chatting", (int(cid) * 7 + tick) % 5000, T0, cid
+                    ),
+                )
+                for cid in channel_ids
+            ]
+        )
 
     async def resolve(self, handle: str) -> ResolvedChannel:
         return ResolvedChannel(handle, handle)

@@ -50,7 +50,7 @@ class ApiProcess:
         try:
             self._wait_ready(timeout)
         except RuntimeError:
-            # Never leave a half-started server behind to haunt the next tests.
+            # Not left running (and holding the port) after a failed start.
             self.process.kill()
             self.process.wait()
             self.process = None

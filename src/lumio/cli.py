@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, NoReturn, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -19,7 +19,8 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from lumio.accounts import service as accounts
-from lumio.db.pool import create_pool
+from lumio.db.pool import DbTimeouts, create_pool
+from lumio.db.schema import SchemaNotAtHead, check_schema
 from lumio.kit.auth_cache import AuthCache
 from lumio.kit.errors import LumioError
 from lumio.kit.logs import setup_logging
@@ -46,29 +47,43 @@ def _setup_logging() -> None:
     setup_logging(get_settings().logging)
 
 
+def refuse(error: LumioError | SchemaNotAtHead, code: int = 2) -> NoReturn:
+    """One line on stderr and an exit code, no traceback (a schema not at head, ...)."""
+    typer.echo(f"error: {error.detail}", err=True)
+    raise typer.Exit(code) from error
+
+
 def with_database(work: Callable[[asyncpg.Pool, Settings], Awaitable[T]]) -> T:
     """Run ``work`` with a pool on the configured (or embedded) database; errors exit 1 with a message."""
     with services(get_settings()) as settings:
         assert settings.db.url
 
         async def run() -> T:
-            pool = await create_pool(settings.db.url or "", min_size=1, max_size=2)
+            pool = await create_pool(
+                settings.db.url or "",
+                min_size=1,
+                max_size=2,
+                timeouts=DbTimeouts.of(settings),
+            )
             try:
+                await check_schema(pool)
                 return await work(pool, settings)
             finally:
                 await pool.close()
 
         try:
             return asyncio.run(run())
+        except SchemaNotAtHead as error:
+            refuse(error)
         except LumioError as error:
-            typer.echo(f"error: {error.detail}", err=True)
-            raise typer.Exit(1) from error
+            refuse(error, 1)
 
 
 @app.command()
 def migrate() -> None:
-    """Apply the database migrations (also done at every start on embedded servers)."""
-    with services(get_settings()) as settings:
+    """Apply the database migrations (the only command that changes the schema, with `lumio dev`
+    on embedded servers); concurrent runs take turns on a PostgreSQL advisory lock."""
+    with services(get_settings(), apply_migrations=True) as settings:
         typer.echo(f"migrated {settings.db.url}")
 
 
@@ -204,12 +219,17 @@ def api_keys_revoke(key_id: UUID) -> None:
 def channels_link(account_id: UUID, platform: str, channel: str) -> None:
     """Link CHANNEL (login, handle, URL or id) on PLATFORM to the account; prints its id."""
     from lumio.channels.service import link_channel, parse_platform
+    from lumio.kit.resources import create_redis
 
     async def work(pool: asyncpg.Pool, settings: Settings) -> str:
-        async with httpx.AsyncClient(timeout=settings.platform_timeout.total_seconds()) as http:
-            linked = await link_channel(
-                pool, http, settings, account_id, parse_platform(platform), channel
-            )
+        redis = create_redis(settings.redis.url or "")
+        try:
+            async with httpx.AsyncClient(timeout=settings.platform_timeout.total_seconds()) as http:
+                linked = await link_channel(
+                    pool, redis, http, settings, account_id, parse_platform(platform), channel
+                )
+        finally:
+            await redis.aclose()
         typer.echo(f"linked {linked.platform} channel {linked.display_name}")
         return linked.channel_id
 
@@ -254,7 +274,10 @@ def worker() -> None:
 
     _setup_logging()
     with services(get_settings()) as settings:
-        uvloop.run(run_worker(settings))
+        try:
+            uvloop.run(run_worker(settings))
+        except SchemaNotAtHead as error:
+            refuse(error)
 
 
 @app.command("spotify-worker")
@@ -267,10 +290,9 @@ def spotify_worker() -> None:
     with services(configured) as resolved:
         try:
             settings = worker_settings(configured, resolved)
+            uvloop.run(run_spotify_worker(settings))
         except LumioError as error:
-            typer.echo(f"error: {error.detail}", err=True)
-            raise typer.Exit(2) from error
-        uvloop.run(run_spotify_worker(settings))
+            refuse(error)
 
 
 @app.command()
@@ -283,7 +305,10 @@ def api(
 
     _setup_logging()
     with services(get_settings()) as settings:
-        uvloop.run(serve_api(settings, host or settings.api.host, port or settings.api.port))
+        try:
+            uvloop.run(serve_api(settings, host or settings.api.host, port or settings.api.port))
+        except SchemaNotAtHead as error:
+            refuse(error)
 
 
 @app.command()
@@ -313,7 +338,9 @@ def dev(
     from lumio.dev.run import run_dev
 
     _setup_logging()
-    with services(get_settings()) as settings:
+    configured = get_settings()
+    # Its own embedded servers are migrated; a database named by DATABASE_URL only by migrate.
+    with services(configured, apply_migrations=not configured.db.url) as settings:
         host, port = host or settings.api.host, port or settings.api.port
         uvloop.run(run_dev(settings, host, port, fakes=fakes, simulate_every=simulate_every))
 

@@ -14,11 +14,12 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def services(settings: Settings, *, apply_migrations: bool = True) -> Iterator[Settings]:
-    """Yield settings whose URLs point at running servers, migrated to the latest schema.
+def services(settings: Settings, *, apply_migrations: bool = False) -> Iterator[Settings]:
+    """Yield settings whose URLs point at running servers (migrated when asked to).
 
     Without DATABASE_URL / REDIS_URL, real servers are started in ``settings.data_dir`` and
-    stopped on exit (a second process on the same folder shares them).
+    stopped on exit (a second process on the same folder shares them). Only `lumio migrate`
+    and `lumio dev` on embedded servers migrate: every other process checks the schema.
     """
     with embedded_services(settings.data_dir, settings.db.url, settings.redis.url) as (
         database_url,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -80,6 +80,34 @@ async def test_owner_links_lists_and_unlinks(
     assert b'"went_offline"' in message["data"]
     again = await client.delete("/v1/channels/kick", headers=owner.bearer)
     assert again.status_code == 404
+
+
+async def test_relinking_to_another_channel_ends_the_old_stream_first(
+    client: httpx.AsyncClient, kick: tuple[FakeKickState, str], factory: Factory, redis: Redis
+) -> None:
+    state, _ = kick
+    state.add_channel("streamer_two", display_name="Streamer Two")
+    account, owner = await factory.account()
+    link = {"platform": "kick", "channel": "streamer_one"}
+    assert (await client.post("/v1/channels", json=link, headers=owner.bearer)).status_code == 201
+    earlier = datetime.now(UTC) - timedelta(seconds=5)
+    write = OnlineWrite(account, Platform.KICK, "old", None, 1, earlier, earlier)
+    await status.set_online(factory.db, write)
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(f"lumio:channel_status:{account}")
+
+    # The same channel again: nothing ends.
+    assert (await client.post("/v1/channels", json=link, headers=owner.bearer)).status_code == 201
+    assert await pubsub.get_message(timeout=0.3) is None
+    other = {"platform": "kick", "channel": "streamer_two"}
+    assert (await client.post("/v1/channels", json=other, headers=owner.bearer)).status_code == 201
+    [row] = await status.get_status(factory.db, account)
+    assert not row.is_online and row.started_at is None
+    message = await pubsub.get_message(timeout=1.0) or await pubsub.get_message(timeout=1.0)
+    assert await pubsub.get_message(timeout=0.3) is None
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert message is not None
+    assert b'"went_offline"' in message["data"]
 
 
 async def test_bad_links_are_refused_and_change_nothing(

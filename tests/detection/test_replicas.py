@@ -200,6 +200,8 @@ class Replicas:
             # Below the lease: a hung request never outlives its batch's lease.
             LUMIO_PLATFORM_TIMEOUT_SECONDS="3.5",
             LUMIO_WORKER_CONCURRENCY="2",
+            # Several workers on one machine: each takes a free probe port.
+            LUMIO_WORKER_METRICS_PORT="0",
         )
         return env
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -23,7 +23,7 @@ from lumio.dev.fakes.kick import FakeKickState
 from lumio.dev.fakes.kick import create_app as kick_app
 from lumio.dev.fakes.server import FakeServer
 from lumio.kit.settings import Settings
-from lumio.platforms.base import Platform
+from lumio.platforms.base import Platform, PollResult
 from lumio.platforms.registry import build_adapter
 from tests.conftest import Factory
 
@@ -185,9 +185,9 @@ async def test_a_lost_lease_stores_nothing(rig: Rig, db: asyncpg.Pool) -> None:
     # Another replica takes the channel while this one is polling (its lease ran out).
     original = rig.poller.adapter.observe
 
-    async def slow_observe(ids: list[str]) -> list[object]:
+    async def slow_observe(ids: list[str], live_streams: Mapping[str, str]) -> PollResult:
         await db.execute("UPDATE platform_channels SET lease_token = gen_random_uuid()")
-        return await original(ids)  # type: ignore[return-value]
+        return await original(ids, live_streams)
 
     rig.poller.adapter.observe = slow_observe  # type: ignore[method-assign,assignment]
     await rig.poller.run_once()

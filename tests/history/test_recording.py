@@ -109,7 +109,7 @@ async def test_relinking_another_channel_closes_the_session(rig: Rig) -> None:
     await rig.poller.run_once()
     other = rig.kick.add_channel("another", title="Other", viewers=3, live=True)
     await channels.link_channel(
-        rig.db, rig.http, rig.settings, rig.account, Platform.KICK, other.name
+        rig.db, rig.poller.redis, rig.http, rig.settings, rig.account, Platform.KICK, other.name
     )
     (closed,) = await rig.sessions()
     assert closed["ended_at"] is not None and closed["ended_inferred"] is True

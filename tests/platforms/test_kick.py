@@ -101,7 +101,7 @@ async def test_live_and_offline(
     offline = state.add_channel("sleeper", title="old title", category="Just Chatting")
     clock.advance(90)
 
-    seen = by_id(await kick.observe([live.channel_id, offline.channel_id]))
+    seen = by_id((await kick.observe([live.channel_id, offline.channel_id])).observations)
 
     started = datetime.fromtimestamp(clock() - 90, UTC)
     stream = seen[live.channel_id].stream
@@ -121,15 +121,15 @@ async def test_changes_follow_the_channel(
     kick: KickAdapter, state: FakeKickState, clock: ManualClock
 ) -> None:
     cid = state.add_channel("changer").channel_id
-    assert (await kick.observe([cid]))[0].kind is ObservationKind.OFFLINE
+    assert (await kick.observe([cid])).observations[0].kind is ObservationKind.OFFLINE
 
     state.set_live(cid, title="first", category="Chess", viewers=3)
-    first = (await kick.observe([cid]))[0].stream
+    first = (await kick.observe([cid])).observations[0].stream
     clock.advance(60)
     state.set_title(cid, "second")
     state.set_category(cid, "Poker", 7)
     state.set_viewers(cid, 42)
-    second = (await kick.observe([cid]))[0].stream
+    second = (await kick.observe([cid])).observations[0].stream
     assert first is not None
     assert second is not None
     assert (second.title, second.category, second.viewers) == ("second", "Poker", 42)
@@ -138,10 +138,10 @@ async def test_changes_follow_the_channel(
     assert second.started_at == first.started_at
 
     state.set_offline(cid)
-    assert (await kick.observe([cid]))[0].kind is ObservationKind.OFFLINE
+    assert (await kick.observe([cid])).observations[0].kind is ObservationKind.OFFLINE
     clock.advance(600)
     state.set_live(cid)
-    third = (await kick.observe([cid]))[0].stream
+    third = (await kick.observe([cid])).observations[0].stream
     assert third is not None
     assert third.stream_id != first.stream_id
 
@@ -149,7 +149,7 @@ async def test_changes_follow_the_channel(
 async def test_120_channels_take_three_requests(kick: KickAdapter, state: FakeKickState) -> None:
     ids = [state.add_channel(f"c{i}", live=i % 3 == 0).channel_id for i in range(120)]
 
-    seen = by_id(await kick.observe(ids))
+    seen = by_id((await kick.observe(ids)).observations)
 
     assert set(seen) == set(ids)
     assert sum(o.kind is ObservationKind.LIVE for o in seen.values()) == 40
@@ -172,7 +172,7 @@ async def test_smaller_requests_when_configured(
     )
     adapter = KickAdapter(config, clock=datetime_clock(clock))
     try:
-        assert len(await adapter.observe(ids)) == 25
+        assert len((await adapter.observe(ids)).observations) == 25
     finally:
         await adapter.aclose()
     assert state.requests(CHANNELS) == 3
@@ -195,7 +195,7 @@ async def test_revoked_token_is_replaced_without_losing_the_observation(
     await kick.observe([cid])
 
     state.expire_tokens()
-    observation = (await kick.observe([cid]))[0]
+    observation = (await kick.observe([cid])).observations[0]
 
     assert observation.kind is ObservationKind.LIVE
     assert observation.stream is not None
@@ -211,7 +211,7 @@ async def test_token_is_renewed_before_it_expires(
     await kick.observe([cid])
     clock.advance(state.token_seconds - 30)  # inside the renewal margin, still valid at Kick
 
-    assert (await kick.observe([cid]))[0].kind is ObservationKind.OFFLINE
+    assert (await kick.observe([cid])).observations[0].kind is ObservationKind.OFFLINE
     assert state.requests(TOKEN) == 2
     assert state.requests(CHANNELS) == 2  # no 401 on the way
 
@@ -220,7 +220,7 @@ async def test_persistent_401_is_retried_once(kick: KickAdapter, state: FakeKick
     cid = state.add_channel("denied", live=True).channel_id
     state.fail_next(5, FailureMode.UNAUTHORIZED)
 
-    observation = (await kick.observe([cid]))[0]
+    observation = (await kick.observe([cid])).observations[0]
 
     assert observation.kind is ObservationKind.UNKNOWN
     assert observation.error_kind == "auth"
@@ -234,7 +234,7 @@ async def test_bad_credentials_make_every_channel_unknown(
     ids = [state.add_channel(f"b{i}", live=True).channel_id for i in range(60)]
     adapter = make_adapter(base_url, clock, secret="wrong")
     try:
-        seen = await adapter.observe(ids)
+        seen = (await adapter.observe(ids)).observations
     finally:
         await adapter.aclose()
     assert len(seen) == 60
@@ -248,9 +248,9 @@ async def test_token_endpoint_outage_is_unknown(kick: KickAdapter, state: FakeKi
     cid = state.add_channel("tokenless", live=True).channel_id
     state.fail_next(1, FailureMode.SERVER_ERROR, path="/oauth/token")
 
-    assert (await kick.observe([cid]))[0].error_kind == "http_5xx"
+    assert (await kick.observe([cid])).observations[0].error_kind == "http_5xx"
     # The next poll gets a token and sees the channel.
-    assert (await kick.observe([cid]))[0].kind is ObservationKind.LIVE
+    assert (await kick.observe([cid])).observations[0].kind is ObservationKind.LIVE
 
 
 @pytest.mark.parametrize(
@@ -272,8 +272,8 @@ async def test_failures_are_unknown_never_offline(
     adapter = make_adapter(base_url, clock, timeout=1.0)
     try:
         state.fail_next(1, mode)
-        failed = await adapter.observe([live, offline])
-        recovered = by_id(await adapter.observe([live, offline]))
+        failed = (await adapter.observe([live, offline])).observations
+        recovered = by_id((await adapter.observe([live, offline])).observations)
     finally:
         await adapter.aclose()
 
@@ -290,7 +290,7 @@ async def test_429_honours_retry_after_and_stops_the_batch(
     state.retry_after = 17
     state.fail_next(1, FailureMode.RATE_LIMITED)
 
-    seen = await kick.observe(ids)
+    seen = (await kick.observe(ids)).observations
 
     assert len(seen) == 120
     assert {o.error_kind for o in seen} == {"rate_limited"}
@@ -303,7 +303,7 @@ async def test_5xx_loses_only_its_own_chunk(kick: KickAdapter, state: FakeKickSt
     ids = [state.add_channel(f"f{i}").channel_id for i in range(120)]
     state.fail_next(1, FailureMode.SERVER_ERROR)
 
-    seen = by_id(await kick.observe(ids))
+    seen = by_id((await kick.observe(ids)).observations)
 
     assert [seen[cid].kind for cid in ids[:50]] == [ObservationKind.UNKNOWN] * 50
     assert [seen[cid].kind for cid in ids[50:]] == [ObservationKind.OFFLINE] * 70
@@ -317,7 +317,7 @@ async def test_unknown_and_deleted_channels_are_reported_alone(
     deleted = state.add_channel("deleted", live=True).channel_id
     state.remove_channel(deleted)
 
-    seen = by_id(await kick.observe([live, "999999999", deleted, "not-an-id", live]))
+    seen = by_id((await kick.observe([live, "999999999", deleted, "not-an-id", live])).observations)
 
     assert len(seen) == 4
     assert seen[live].kind is ObservationKind.LIVE
@@ -329,12 +329,12 @@ async def test_unknown_and_deleted_channels_are_reported_alone(
 async def test_flapping_channel_alternates(kick: KickAdapter, state: FakeKickState) -> None:
     cid = state.add_channel("flappy", live=True).channel_id
     state.set_flapping(cid)
-    kinds = [(await kick.observe([cid]))[0].kind for _ in range(4)]
+    kinds = [(await kick.observe([cid])).observations[0].kind for _ in range(4)]
     assert kinds == [ObservationKind.LIVE, ObservationKind.OFFLINE] * 2
 
 
 async def test_empty_batch_sends_nothing(kick: KickAdapter) -> None:
-    assert await kick.observe([]) == []
+    assert (await kick.observe([])).observations == []
     assert kick.requests_sent == 0
 
 
@@ -345,7 +345,7 @@ async def test_injected_client_is_left_open(base_url: str, state: FakeKickState)
     )
     async with httpx.AsyncClient() as client:
         adapter = KickAdapter(config, client)
-        assert (await adapter.observe([cid]))[0].kind is ObservationKind.OFFLINE
+        assert (await adapter.observe([cid])).observations[0].kind is ObservationKind.OFFLINE
         await adapter.aclose()
         assert not client.is_closed
 
@@ -401,14 +401,16 @@ def kick_entry(cid: int, is_live: bool, start_time: str) -> dict[str, object]:
     return {"broadcaster_user_id": cid, "slug": f"s{cid}", "stream": stream}
 
 
-def test_live_without_a_start_time_is_unknown() -> None:
+def test_live_with_the_zero_start_time_is_live_without_a_start() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     entries = [
         kick_entry(1, True, "0001-01-01T00:00:00Z"),
         kick_entry(2, False, "0001-01-01T00:00:00Z"),
     ]
     seen = by_id(kick_observations(["1", "2"], entries, now))
-    assert (seen["1"].kind, seen["1"].error_kind) == (ObservationKind.UNKNOWN, "bad_body")
+    # Issue 9: Kick's 0001-01-01 sentinel is a null start, not a reason to lose the status.
+    assert seen["1"].kind is ObservationKind.LIVE
+    assert seen["1"].stream is not None and seen["1"].stream.started_at is None
     assert seen["2"].kind is ObservationKind.OFFLINE
 
 

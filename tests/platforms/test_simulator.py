@@ -179,10 +179,10 @@ async def test_a_simulated_go_live_reaches_channel_status(
     pubsub = redis.pubsub()
     await pubsub.subscribe(f"lumio:channel_status:{account}")
     async with httpx.AsyncClient() as http:
-        linked = await link_demo_channels(db, http, worker, account)
+        linked = await link_demo_channels(db, redis, http, worker, account)
         assert len(linked) == 4
         # A second start links nothing again.
-        assert await link_demo_channels(db, http, worker, account) == []
+        assert await link_demo_channels(db, redis, http, worker, account) == []
 
     async def all_offline() -> bool:
         found = await rows(db, account)

@@ -98,7 +98,7 @@ async def test_live_and_offline(
     offline = state.add_channel("napper", title="yesterday")
     clock.advance(45)
 
-    seen = by_id(await trovo.observe([live.channel_id, offline.channel_id]))
+    seen = by_id((await trovo.observe([live.channel_id, offline.channel_id])).observations)
 
     started = datetime.fromtimestamp(clock() - 45, UTC)
     stream = seen[live.channel_id].stream
@@ -116,25 +116,25 @@ async def test_changes_follow_the_channel(
     trovo: TrovoAdapter, state: FakeTrovoState, clock: ManualClock
 ) -> None:
     cid = state.add_channel("mover").channel_id
-    assert (await trovo.observe([cid]))[0].kind is ObservationKind.OFFLINE
+    assert (await trovo.observe([cid])).observations[0].kind is ObservationKind.OFFLINE
 
     state.set_live(cid, title="one", category="Chess", viewers=1)
-    first = (await trovo.observe([cid]))[0].stream
+    first = (await trovo.observe([cid])).observations[0].stream
     clock.advance(30)
     state.set_title(cid, "two")
     state.set_category(cid, "Art")
     state.set_viewers(cid, 12)
-    second = (await trovo.observe([cid]))[0].stream
+    second = (await trovo.observe([cid])).observations[0].stream
     assert first is not None
     assert second is not None
     assert (second.title, second.category, second.viewers) == ("two", "Art", 12)
     assert second.stream_id == first.stream_id
 
     state.set_offline(cid)
-    assert (await trovo.observe([cid]))[0].kind is ObservationKind.OFFLINE
+    assert (await trovo.observe([cid])).observations[0].kind is ObservationKind.OFFLINE
     clock.advance(300)
     state.set_live(cid)
-    third = (await trovo.observe([cid]))[0].stream
+    third = (await trovo.observe([cid])).observations[0].stream
     assert third is not None
     assert third.stream_id != first.stream_id
 
@@ -146,7 +146,7 @@ async def test_concurrency_is_bounded(
     state.latency = 0.03
     adapter = make_adapter(base_url, clock, max_concurrency=4)
     try:
-        seen = by_id(await adapter.observe(ids))
+        seen = by_id((await adapter.observe(ids)).observations)
     finally:
         await adapter.aclose()
 
@@ -167,7 +167,7 @@ async def test_concurrent_batches_share_the_bound(
         results = await asyncio.gather(adapter.observe(ids[:6]), adapter.observe(ids[6:]))
     finally:
         await adapter.aclose()
-    assert [len(r) for r in results] == [6, 6]
+    assert [len(r.observations) for r in results] == [6, 6]
     assert state.max_in_flight(CHANNEL) <= 3
 
 
@@ -178,7 +178,7 @@ async def test_unknown_channel_is_reported_alone(
     gone = state.add_channel("gone").channel_id
     state.remove_channel(gone)
 
-    seen = by_id(await trovo.observe([live, "4242", gone, "no-such-id"]))
+    seen = by_id((await trovo.observe([live, "4242", gone, "no-such-id"])).observations)
 
     assert seen[live].kind is ObservationKind.LIVE
     for cid in ("4242", gone, "no-such-id"):
@@ -195,8 +195,8 @@ async def test_rate_limit_body_is_unknown_and_stops_the_batch(
     state.fail_next(1, FailureMode.RATE_LIMITED)
     adapter = make_adapter(base_url, clock, max_concurrency=1)
     try:
-        seen = await adapter.observe(ids)
-        again = await adapter.observe(ids)
+        seen = (await adapter.observe(ids)).observations
+        again = (await adapter.observe(ids)).observations
     finally:
         await adapter.aclose()
 
@@ -223,8 +223,8 @@ async def test_failures_are_unknown_never_offline(
     state.fail_next(1, mode)
     adapter = make_adapter(base_url, clock, timeout=1.0)
     try:
-        failed = (await adapter.observe([offline]))[0]
-        recovered = (await adapter.observe([offline]))[0]
+        failed = (await adapter.observe([offline])).observations[0]
+        recovered = (await adapter.observe([offline])).observations[0]
     finally:
         await adapter.aclose()
 
@@ -237,7 +237,7 @@ async def test_a_5xx_costs_only_its_channel(trovo: TrovoAdapter, state: FakeTrov
     ids = [state.add_channel(f"s{i}").channel_id for i in range(6)]
     state.fail_next(2, FailureMode.SERVER_ERROR)
 
-    seen = await trovo.observe(ids)
+    seen = (await trovo.observe(ids)).observations
 
     assert sum(o.error_kind == "http_5xx" for o in seen) == 2
     assert sum(o.kind is ObservationKind.OFFLINE for o in seen) == 4
@@ -249,7 +249,7 @@ async def test_wrong_client_id_is_auth(
     cid = state.add_channel("someone", live=True).channel_id
     adapter = make_adapter(base_url, clock, client_id="stranger")
     try:
-        observation = (await adapter.observe([cid]))[0]
+        observation = (await adapter.observe([cid])).observations[0]
     finally:
         await adapter.aclose()
     assert (observation.kind, observation.error_kind) == (ObservationKind.UNKNOWN, "auth")
@@ -258,7 +258,7 @@ async def test_wrong_client_id_is_auth(
 async def test_flapping_channel_alternates(trovo: TrovoAdapter, state: FakeTrovoState) -> None:
     cid = state.add_channel("flicker", live=True).channel_id
     state.set_flapping(cid)
-    kinds = [(await trovo.observe([cid]))[0].kind for _ in range(4)]
+    kinds = [(await trovo.observe([cid])).observations[0].kind for _ in range(4)]
     assert kinds == [ObservationKind.LIVE, ObservationKind.OFFLINE] * 2
 
 

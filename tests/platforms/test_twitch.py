@@ -140,7 +140,7 @@ async def test_live_channel_is_observed_with_its_stream(
         "afro", live=True, title="NoPixel", category="Grand Theft Auto V", viewers=1490
     )
 
-    [observation] = await adapter.observe([channel.id])
+    [observation] = (await adapter.observe([channel.id])).observations
 
     assert observation.kind is ObservationKind.LIVE
     assert observation.channel_id == channel.id
@@ -159,7 +159,7 @@ async def test_offline_channel_is_offline_next_to_a_live_one(
     live = state.add_channel("live_one", live=True, title="hi")
     offline = state.add_channel("quiet_one")
 
-    observations = await adapter.observe([live.id, offline.id])
+    observations = (await adapter.observe([live.id, offline.id])).observations
 
     kinds = {o.channel_id: o.kind for o in observations}
     assert kinds == {live.id: ObservationKind.LIVE, offline.id: ObservationKind.OFFLINE}
@@ -171,7 +171,7 @@ async def test_empty_title_and_category_become_none(
 ) -> None:
     channel = state.add_channel("bare", live=True)
 
-    [observation] = await adapter.observe([channel.id])
+    [observation] = (await adapter.observe([channel.id])).observations
 
     assert observation.stream is not None
     assert (observation.stream.title, observation.stream.category) == (None, None)
@@ -181,11 +181,11 @@ async def test_title_and_viewer_changes_keep_the_stream(
     adapter: TwitchAdapter, state: FakeTwitchState, clock: MutableClock
 ) -> None:
     channel = state.add_channel("changer", live=True, title="before", viewers=10)
-    [first] = await adapter.observe([channel.id])
+    [first] = (await adapter.observe([channel.id])).observations
     clock.advance(60)
     state.update_channel(channel.id, title="after", category="Just Chatting", viewers=25)
 
-    [second] = await adapter.observe([channel.id])
+    [second] = (await adapter.observe([channel.id])).observations
 
     assert first.stream is not None
     assert second.stream is not None
@@ -203,13 +203,13 @@ async def test_going_live_again_is_a_new_stream(
     adapter: TwitchAdapter, state: FakeTwitchState, clock: MutableClock
 ) -> None:
     channel = state.add_channel("again", live=True)
-    [first] = await adapter.observe([channel.id])
+    [first] = (await adapter.observe([channel.id])).observations
     state.set_offline(channel.id)
-    [gone] = await adapter.observe([channel.id])
+    [gone] = (await adapter.observe([channel.id])).observations
     clock.advance(600)
     state.set_live(channel.id)
 
-    [back] = await adapter.observe([channel.id])
+    [back] = (await adapter.observe([channel.id])).observations
 
     assert gone.kind is ObservationKind.OFFLINE
     assert first.stream is not None
@@ -223,7 +223,7 @@ async def test_more_than_100_ids_are_split_into_batches(
 ) -> None:
     channels = [state.add_channel(f"user{n}", live=n % 7 == 0, viewers=n) for n in range(250)]
 
-    observations = await adapter.observe([c.id for c in channels])
+    observations = (await adapter.observe([c.id for c in channels])).observations
 
     assert len(observations) == 250
     kinds = {o.channel_id: o.kind for o in observations}
@@ -242,7 +242,7 @@ async def test_duplicate_and_non_numeric_ids(
 ) -> None:
     channel = state.add_channel("dup", live=True)
 
-    observations = await adapter.observe([channel.id, channel.id, "not-an-id"])
+    observations = (await adapter.observe([channel.id, channel.id, "not-an-id"])).observations
 
     kinds = {o.channel_id: (o.kind, o.error_kind) for o in observations}
     assert len(observations) == 2
@@ -258,7 +258,7 @@ async def test_flapping_channel_is_reported_as_twitch_shows_it(
 ) -> None:
     channel = state.add_channel("flappy", live=True, flapping=True)
 
-    seen = [(await adapter.observe([channel.id]))[0] for _ in range(3)]
+    seen = [(await adapter.observe([channel.id])).observations[0] for _ in range(3)]
 
     assert [o.kind for o in seen] == [
         ObservationKind.LIVE,
@@ -293,7 +293,7 @@ async def test_expired_token_is_replaced_and_the_poll_still_answers(
     state.expire_tokens()
     state.set_live(channel.id, title="back after expiry")
 
-    [observation] = await adapter.observe([channel.id])
+    [observation] = (await adapter.observe([channel.id])).observations
 
     assert observation.kind is ObservationKind.LIVE
     assert observation.stream is not None
@@ -311,7 +311,7 @@ async def test_validation_replaces_a_revoked_token_before_polling(
     await adapter.observe([channel.id])
     state.expire_tokens()
 
-    [observation] = await adapter.observe([channel.id])
+    [observation] = (await adapter.observe([channel.id])).observations
 
     assert observation.kind is ObservationKind.LIVE
     stats = state.stats()
@@ -325,7 +325,7 @@ async def test_401_after_a_fresh_token_is_unknown_auth(
     channel = state.add_channel("locked", live=True)
     state.fail_next("401", count=2)
 
-    [observation] = await adapter.observe([channel.id])
+    [observation] = (await adapter.observe([channel.id])).observations
 
     assert observation.kind is ObservationKind.UNKNOWN
     assert observation.error_kind == "auth"
@@ -338,7 +338,7 @@ async def test_bad_credentials_make_every_channel_unknown(
     adapter = make_adapter(http, base_url, clock, secret="wrong")
     channels = [state.add_channel(f"c{n}", live=True) for n in range(3)]
 
-    observations = await adapter.observe([c.id for c in channels])
+    observations = (await adapter.observe([c.id for c in channels])).observations
 
     assert {(o.kind, o.error_kind) for o in observations} == {(ObservationKind.UNKNOWN, "auth")}
     assert state.stats().by_endpoint == {"token": 1}
@@ -350,8 +350,8 @@ async def test_token_endpoint_outage_is_unknown_auth(
     channel = state.add_channel("later", live=True)
     state.fail_next("5xx", target="token")
 
-    [failed] = await adapter.observe([channel.id])
-    [recovered] = await adapter.observe([channel.id])
+    [failed] = (await adapter.observe([channel.id])).observations
+    [recovered] = (await adapter.observe([channel.id])).observations
 
     assert (failed.kind, failed.error_kind) == (ObservationKind.UNKNOWN, "auth")
     assert recovered.kind is ObservationKind.LIVE
@@ -380,7 +380,7 @@ async def test_429_is_unknown_with_retry_after_from_ratelimit_reset(
     channels = [state.add_channel(f"busy{n}", live=True) for n in range(150)]
     state.fail_next("429", reset_in=30)
 
-    observations = await adapter.observe([c.id for c in channels])
+    observations = (await adapter.observe([c.id for c in channels])).observations
 
     assert {(o.kind, o.error_kind) for o in observations} == {
         (ObservationKind.UNKNOWN, "rate_limited")
@@ -399,10 +399,10 @@ async def test_emptied_bucket_answers_429_until_it_refills(
     channel = state.add_channel("thrifty", live=True)
     adapter = make_adapter(http, base_url, clock)
 
-    answers = [(await adapter.observe([channel.id]))[0] for _ in range(3)]
+    answers = [(await adapter.observe([channel.id])).observations[0] for _ in range(3)]
     throttled = adapter.rate_limit
     clock.advance(30)  # 2 points a minute: one is back after 30 s
-    [after_refill] = await adapter.observe([channel.id])
+    [after_refill] = (await adapter.observe([channel.id])).observations
 
     assert [o.kind for o in answers] == [
         ObservationKind.LIVE,
@@ -433,8 +433,8 @@ async def test_failures_are_unknown_never_offline(
     await adapter.observe([live.id])  # fetch the token before the failure is armed
     state.fail_next(mode, delay=0.6)  # type: ignore[arg-type]
 
-    observations = await adapter.observe([live.id, offline.id])
-    [recovered] = await adapter.observe([live.id])
+    observations = (await adapter.observe([live.id, offline.id])).observations
+    [recovered] = (await adapter.observe([live.id])).observations
 
     assert {(o.kind, o.error_kind) for o in observations} == {(ObservationKind.UNKNOWN, error_kind)}
     assert all(o.error for o in observations)
@@ -444,7 +444,7 @@ async def test_failures_are_unknown_never_offline(
 async def test_unreachable_twitch_is_unknown(http: httpx.AsyncClient, clock: MutableClock) -> None:
     adapter = make_adapter(http, f"http://127.0.0.1:{free_port()}", clock, timeout=1)
 
-    [observation] = await adapter.observe(["12345"])
+    [observation] = (await adapter.observe(["12345"])).observations
 
     assert observation.kind is ObservationKind.UNKNOWN
     # The token request is the first to fail: no poll can run without one.
@@ -457,7 +457,7 @@ async def test_a_failure_aimed_at_streams_spares_the_token_request(
     channel = state.add_channel("odd", live=True)
     state.fail_next("garbage", target="streams")
 
-    [observation] = await adapter.observe([channel.id])
+    [observation] = (await adapter.observe([channel.id])).observations
 
     assert (observation.kind, observation.error_kind) == (ObservationKind.UNKNOWN, "bad_body")
     assert state.stats().by_endpoint == {"token": 1, "streams": 1}
@@ -658,11 +658,11 @@ async def test_control_interface_drives_the_fake(
     created = await http.post(f"{control}/channels", json={"login": "remote", "title": "hello"})
     channel_id = created.json()["data"][0]["id"]
     await http.post(f"{control}/channels/{channel_id}", json={"live": True, "viewers": 7})
-    [live] = await adapter.observe([channel_id])
+    [live] = (await adapter.observe([channel_id])).observations
     await http.post(f"{control}/fail", json={"mode": "5xx", "count": 1})
-    [failed] = await adapter.observe([channel_id])
+    [failed] = (await adapter.observe([channel_id])).observations
     expired = await http.post(f"{control}/expire-tokens")
-    [after_expiry] = await adapter.observe([channel_id])
+    [after_expiry] = (await adapter.observe([channel_id])).observations
     stats = (await http.get(f"{control}/stats")).json()
     bad = await http.post(f"{control}/fail", json={"mode": "explode"})
     missing = await http.post(f"{control}/channels/999", json={"live": True})

@@ -102,14 +102,16 @@ def adapter(make_adapter: AdapterFactory) -> YouTubeAdapter:
     return make_adapter()
 
 
-async def observe_one(adapter: YouTubeAdapter, channel_id: str) -> Observation:
-    [observation] = await adapter.observe([channel_id])
+async def observe_one(
+    adapter: YouTubeAdapter, channel_id: str, live_streams: dict[str, str] | None = None
+) -> Observation:
+    [observation] = (await adapter.observe([channel_id], live_streams or {})).observations
     assert observation.channel_id == channel_id
     return observation
 
 
 async def observe_all(adapter: YouTubeAdapter, channel_ids: list[str]) -> dict[str, Observation]:
-    observations = await adapter.observe(channel_ids)
+    observations = (await adapter.observe(channel_ids)).observations
     assert sorted(o.channel_id for o in observations) == sorted(set(channel_ids))
     return {o.channel_id: o for o in observations}
 
@@ -261,8 +263,7 @@ async def test_remembered_live_video_is_confirmed_by_a_fresh_adapter(
     clock.advance(days=5)
 
     fresh = make_adapter()
-    fresh.remember_live(channel_id, video.video_id)
-    live = await observe_one(fresh, channel_id)
+    live = await observe_one(fresh, channel_id, {channel_id: video.video_id})
     assert live.kind is LIVE
     assert live.stream is not None
     assert live.stream.started_at == T0 - timedelta(days=5)

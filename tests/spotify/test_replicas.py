@@ -81,6 +81,8 @@ def worker_process(settings: Settings, url: str, log: Path) -> subprocess.Popen[
         "LUMIO_SPOTIFY_POLL_PLAYING_SECONDS": str(INTERVAL),
         "LUMIO_SPOTIFY_LEASE_SECONDS": "2",
         "LUMIO_PLATFORM_TIMEOUT_SECONDS": "30",
+        # Several workers on one machine: each takes a free probe port.
+        "LUMIO_SPOTIFY_WORKER_METRICS_PORT": "0",
     }
     lumio = Path(sys.executable).parent / "lumio"
     with log.open("wb") as out:

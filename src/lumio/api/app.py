@@ -7,6 +7,7 @@ import gc
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,6 +18,7 @@ from lumio.api.routes import pages, v1
 from lumio.auth.service import authenticate
 from lumio.auth.tasks import SessionSweeper
 from lumio.channel_status.endpoints import channel_status_route
+from lumio.kit.health import answer_within
 from lumio.kit.loops import running
 from lumio.kit.middleware import BodySizeLimit
 from lumio.kit.problems import DATABASE_DOWN, install_problem_handlers
@@ -25,20 +27,29 @@ from lumio.kit.settings import Settings
 
 
 async def healthz(request: Request) -> Response:
-    """Liveness and dependencies, for load balancers: 200 when PostgreSQL answers."""
+    """Liveness and dependencies, for load balancers: 200 when PostgreSQL answers.
+
+    Answers within ``LUMIO_HEALTH_TIMEOUT_SECONDS`` whatever the database does (a black-holed
+    server would otherwise hold the probe for the connect timeout).
+    """
     resources = resources_of(request)
+    timeout = resources.settings.runtime.health_timeout.total_seconds()
     try:
-        await resources.db.fetchval("SELECT 1")
+        await answer_within(resources.db.fetchval("SELECT 1", timeout=timeout), timeout)
     except DATABASE_DOWN:
         return Response(
             '{"status":"unavailable","database":false}', 503, media_type="application/json"
         )
     try:
-        redis_ok = bool(await resources.redis.ping())
-    except (RedisError, OSError):
+        redis_ok = await answer_within(_ping(resources.redis), timeout)
+    except (RedisError, OSError, TimeoutError):
         redis_ok = False
     body = f'{{"status":"ok","database":true,"redis":{str(redis_ok).lower()}}}'
     return Response(body, media_type="application/json")
+
+
+async def _ping(redis: Redis) -> bool:
+    return bool(await redis.ping())
 
 
 def begin_shutdown(app: FastAPI) -> None:

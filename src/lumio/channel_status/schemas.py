@@ -31,7 +31,7 @@ class OnlineWrite:
     stream_title: str | None
     category: str | None
     viewer_count: int | None
-    started_at: datetime
+    started_at: datetime | None
     observed_at: datetime
 
 

@@ -46,7 +46,13 @@ async def link_channel(
     body: LinkIn, principal: CurrentPrincipal, resources: AppResources
 ) -> LinkedChannel:
     return await service.link_for(
-        resources.db, resources.http, resources.settings, principal, body.platform, body.channel
+        resources.db,
+        resources.redis,
+        resources.http,
+        resources.settings,
+        principal,
+        body.platform,
+        body.channel,
     )
 
 

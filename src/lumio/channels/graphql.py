@@ -22,7 +22,9 @@ async def _linked_channels(info: Info) -> list[LinkedChannel]:
 async def _link_channel(info: Info, platform: str, channel: str) -> LinkedChannel:
     ctx = info.context
     res = ctx.resources
-    return await service.link_for(res.db, res.http, res.settings, ctx.principal, platform, channel)
+    return await service.link_for(
+        res.db, res.redis, res.http, res.settings, ctx.principal, platform, channel
+    )
 
 
 @strawberry.experimental.pydantic.type(model=ChannelPreview, all_fields=True, name="ChannelPreview")

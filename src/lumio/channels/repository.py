@@ -16,6 +16,11 @@ from lumio.db.leases import claim_sql
 from lumio.db.pool import Executor
 from lumio.platforms.base import Platform
 
+# Re-linking to another channel forgets the old one's detector state and lease: a worker still
+# polling the old channel then finds its lease token gone and stores nothing of it.
+LINKED_NOW = """
+SELECT channel_id FROM platform_channels WHERE account_id = $1 AND platform = $2 FOR UPDATE
+"""
 LINK = """
 INSERT INTO platform_channels (account_id, platform, channel_id, display_name)
 VALUES ($1, $2, $3, $4)
@@ -24,6 +29,10 @@ ON CONFLICT (account_id, platform) DO UPDATE SET
     display_name = EXCLUDED.display_name,
     detector_state = CASE WHEN platform_channels.channel_id = EXCLUDED.channel_id
                           THEN platform_channels.detector_state ELSE '{}' END,
+    leased_until = CASE WHEN platform_channels.channel_id = EXCLUDED.channel_id
+                        THEN platform_channels.leased_until END,
+    lease_token = CASE WHEN platform_channels.channel_id = EXCLUDED.channel_id
+                       THEN platform_channels.lease_token END,
     next_poll_at = now(),
     consecutive_errors = 0,
     last_error = NULL,
@@ -77,10 +86,12 @@ WHERE lease_token = $1
 
 async def link(
     db: Executor, account_id: UUID, platform: Platform, channel_id: str, display_name: str
-) -> bool:
-    """Link (or re-link) the account's channel on ``platform``; True when newly linked."""
-    inserted: bool = await db.fetchval(LINK, account_id, platform.value, channel_id, display_name)
-    return inserted
+) -> str | None:
+    """Link (or re-link) the account's channel on ``platform``; returns the channel id it
+    replaces (None when newly linked). Run it in a transaction: the old link stays locked."""
+    previous: str | None = await db.fetchval(LINKED_NOW, account_id, platform.value)
+    await db.execute(LINK, account_id, platform.value, channel_id, display_name)
+    return previous
 
 
 async def unlink(db: Executor, account_id: UUID, platform: Platform) -> tuple[bool, bool]:

@@ -10,6 +10,8 @@ import httpx
 from redis.asyncio import Redis
 
 from lumio.channel_status import repository as channel_status
+from lumio.channel_status import repository as status_repository
+from lumio.channel_status.schemas import OfflineWrite
 from lumio.channels import repository
 from lumio.channels.schemas import ChannelPreview, LinkedChannel
 from lumio.events.publisher import publish
@@ -54,6 +56,7 @@ async def resolve_channel(
 
 async def link_channel(
     db: asyncpg.Pool,
+    redis: Redis,
     http: httpx.AsyncClient,
     settings: Settings,
     account_id: UUID,
@@ -62,13 +65,39 @@ async def link_channel(
 ) -> LinkedChannel:
     """Resolve ``handle`` on the platform and link it to the account (replacing a former link)."""
     resolved = await resolve_channel(http, settings, platform, handle)
+    await _relink(db, redis, account_id, platform, resolved.channel_id, resolved.display_name)
+    return next(c for c in await repository.list_linked(db, account_id) if c.platform == platform)
+
+
+async def _relink(
+    db: asyncpg.Pool,
+    redis: Redis,
+    account_id: UUID,
+    platform: Platform,
+    channel_id: str,
+    display_name: str,
+) -> None:
+    """Store the link; another channel than before ends the old one's stream first.
+
+    The old stream must not carry on under the new channel's name: its row goes offline in
+    the same transaction and ``went_offline`` is announced after the commit, before the worker
+    polls the new channel (DESIGN §5: one went_offline per stream).
+    """
+    now = datetime.now(UTC)
     async with db.acquire() as conn, conn.transaction():
-        await repository.link(
-            conn, account_id, platform, resolved.channel_id, resolved.display_name
+        previous = await repository.link(conn, account_id, platform, channel_id, display_name)
+        replaced = previous is not None and previous != channel_id
+        ended = replaced and any(
+            a.changed
+            for a in await status_repository.set_offline_many(
+                conn, [OfflineWrite(account_id, platform, now)]
+            )
         )
         # Another channel resets the detector: the old channel's open session ends here.
         await history.close_orphans(conn, account_id)
-    return next(c for c in await repository.list_linked(db, account_id) if c.platform == platform)
+    if ended:
+        event = StatusEvent(account_id, Reason.WENT_OFFLINE, now, platform.value, False)
+        await publish(redis, [event])
 
 
 async def unlink_channel(
@@ -89,6 +118,7 @@ async def unlink_channel(
 
 async def link_for(
     db: asyncpg.Pool,
+    redis: Redis,
     http: httpx.AsyncClient,
     settings: Settings,
     principal: Principal,
@@ -96,7 +126,9 @@ async def link_for(
     handle: str,
 ) -> LinkedChannel:
     account_id = principal.require(Permission.CHANNELS_MANAGE)
-    return await link_channel(db, http, settings, account_id, parse_platform(platform), handle)
+    return await link_channel(
+        db, redis, http, settings, account_id, parse_platform(platform), handle
+    )
 
 
 async def unlink_for(db: asyncpg.Pool, redis: Redis, principal: Principal, platform: str) -> None:

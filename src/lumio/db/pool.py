@@ -2,10 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
+
+
+class _TimeoutSettings(Protocol):
+    """The database group of the settings (``lumio.kit.settings``, which the db package sits
+    below and does not import)."""
+
+    @property
+    def connect_timeout(self) -> timedelta: ...
+    @property
+    def acquire_timeout(self) -> timedelta: ...
+    @property
+    def statement_timeout(self) -> timedelta: ...
+
+
+class _Settings(Protocol):
+    @property
+    def db(self) -> _TimeoutSettings: ...
+
+
+# What PostgreSQL (or asyncpg, encoding an argument) says of a value it will not store. Such an
+# error is the rows' fault, not the database's: a batch writer splits its batch to find them.
+# Connection errors are not among them: those are retried whole.
+REFUSED_DATA = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.IntegrityConstraintViolationError,
+    asyncpg.exceptions.ProgramLimitExceededError,
+    asyncpg.exceptions._base.DataError,
+    UnicodeError,
+)
 
 # Anything a query can run on: the pool, a connection, or a connection taken from the pool.
 Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
@@ -16,16 +48,62 @@ def asyncpg_dsn(url: str) -> str:
     return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
+@dataclass(frozen=True, slots=True)
+class DbTimeouts:
+    """How long anything may wait on PostgreSQL (issue 9: a black-holed server must not hang
+    a request for the driver's 60 s default; settings ``LUMIO_DB_*_TIMEOUT_SECONDS``)."""
+
+    connect: float = 5.0
+    acquire: float = 5.0
+    statement: float = 5.0
+
+    @classmethod
+    def of(cls, settings: _Settings) -> DbTimeouts:
+        db = settings.db
+        return cls(
+            db.connect_timeout.total_seconds(),
+            db.acquire_timeout.total_seconds(),
+            db.statement_timeout.total_seconds(),
+        )
+
+
+class TimedPool(asyncpg.Pool):
+    """asyncpg's pool with a default timeout on ``acquire()``, which asyncpg leaves unbounded
+    (every ``pool.fetch`` acquires: with all connections stuck, callers would queue forever)."""
+
+    def __init__(self, *args: Any, acquire_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
+async def create_pool(
+    url: str, *, min_size: int = 2, max_size: int = 10, timeouts: DbTimeouts | None = None
+) -> asyncpg.Pool:
+    """The process's pool. ``min_size=0`` connects nothing until first used, so a process can
+    start (and answer 503) while PostgreSQL is away."""
+    limits = timeouts or DbTimeouts()
+    pool = TimedPool(
         asyncpg_dsn(url),
         min_size=min_size,
         max_size=max_size,
-        command_timeout=10,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        acquire_timeout=limits.acquire,
+        timeout=limits.connect,
+        # Client side: a query on a connection whose server went silent ends; server side: a
+        # statement stuck behind a lock ends too.
+        command_timeout=limits.statement + 1,
+        server_settings={"statement_timeout": str(int(limits.statement * 1000))},
         # The API answers many short identical queries: keep prepared statements per connection.
         statement_cache_size=256,
     )
-    assert pool is not None
+    await pool
     return pool
 
 

@@ -304,20 +304,17 @@ def _stream_to_json(stream: LiveStream) -> dict[str, object]:
         "title": stream.title,
         "category": stream.category,
         "viewers": stream.viewers,
-        "started_at": stream.started_at.isoformat(),
+        "started_at": _time_to_json(stream.started_at),
         "stream_id": stream.stream_id,
     }
 
 
 def _stream_from_json(data: Mapping[str, object]) -> LiveStream:
-    started_at = _time(data, "started_at")
-    if started_at is None:
-        raise ValueError("stream.started_at is missing")
     return LiveStream(
         title=_optional_text(data, "title"),
         category=_optional_text(data, "category"),
         viewers=_optional_int(data, "viewers"),
-        started_at=started_at,
+        started_at=_time(data, "started_at"),
         stream_id=_text(data, "stream_id"),
     )
 

@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -24,27 +26,45 @@ from lumio.channel_status import repository as status_repository
 from lumio.channel_status.schemas import Applied, OfflineWrite, OnlineWrite, StreamDataWrite
 from lumio.channels import repository as channels_repository
 from lumio.channels.schemas import ClaimedChannel, PollOutcome
+from lumio.db.pool import REFUSED_DATA
 from lumio.detection.budget import PlatformBudget
 from lumio.detection.history_feed import note_history
 from lumio.detection.metrics import WorkerMetrics
+from lumio.detection.normalise import normalise
 from lumio.detection.state_machine import (
     ChannelState,
     DetectorConfig,
     PollIntervals,
     Transition,
+    Write,
     next_poll_delay,
     step,
 )
-from lumio.events.publisher import publish
+from lumio.events.publisher import Backlog
 from lumio.events.schemas import Reason, StatusEvent
 from lumio.history import repository as history_repository
 from lumio.history.schemas import HistoryBatch, SessionMark
 from lumio.kit.clock import Clock, jittered, utc_now
 from lumio.kit.loops import LoopService
 from lumio.kit.settings import Settings
-from lumio.platforms.base import Observation, ObservationKind, Platform, PlatformAdapter
+from lumio.kit.storable import MAX_ERROR_CHARS, clean_text
+from lumio.platforms.base import (
+    Observation,
+    ObservationKind,
+    Platform,
+    PlatformAdapter,
+    PollResult,
+)
 
 log = logging.getLogger(__name__)
+
+# A loop that failed (PostgreSQL or Redis away) tries again at most this much later, so that it
+# is back within 10 s of the outage's end (issue 9).
+RETRY_CAP_SECONDS = 8.0
+
+W = TypeVar("W", OnlineWrite, OfflineWrite, StreamDataWrite)
+# What a batch write stored: the rows, and the sessions their events name.
+_Stored = tuple[list[Applied], dict[tuple[UUID, Platform], SessionMark]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +97,46 @@ class PollerConfig:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Item:
+    """One polled channel on its way to the database."""
+
+    channel: ClaimedChannel
+    transition: Transition
+    outcome: PollOutcome
+    write: Write | None
+
+
 @dataclass(slots=True)
 class _Batch:
     """One claimed batch on its way to the database."""
 
-    outcomes: list[PollOutcome] = field(default_factory=list)
-    transitions: list[tuple[ClaimedChannel, Transition]] = field(default_factory=list)
-    online: list[OnlineWrite] = field(default_factory=list)
-    offline: list[OfflineWrite] = field(default_factory=list)
-    updates: list[StreamDataWrite] = field(default_factory=list)
+    items: list[_Item] = field(default_factory=list)
     history: HistoryBatch = field(default_factory=HistoryBatch)
+
+    @property
+    def outcomes(self) -> list[PollOutcome]:
+        return [item.outcome for item in self.items]
+
+    @property
+    def transitions(self) -> list[tuple[ClaimedChannel, Transition]]:
+        return [(item.channel, item.transition) for item in self.items]
+
+    def writes(self, kind: type[W], kept: set[tuple[UUID, Platform]]) -> list[W]:
+        """The writes of one kind for the channels whose lease still held."""
+        return [
+            item.write
+            for item in self.items
+            if isinstance(item.write, kind) and (item.write.account_id, item.write.platform) in kept
+        ]
+
+    def halves(self) -> tuple[_Batch, _Batch]:
+        middle = len(self.items) // 2
+        return self._part(self.items[:middle]), self._part(self.items[middle:])
+
+    def _part(self, items: list[_Item]) -> _Batch:
+        keys = {(item.channel.account_id, item.channel.platform) for item in items}
+        return _Batch(items, self.history.only(keys))
 
 
 def _restore(channel: ClaimedChannel) -> ChannelState:
@@ -118,9 +168,23 @@ class PlatformPoller:
         self.metrics = metrics
         self.clock = clock
         self.budget = PlatformBudget(redis, self.platform, config.daily_quota)
+        # Monotonic time of the last run_once that did not fail (readiness probes).
+        self.last_success: float | None = None
+        # Events committed while Redis was away go out before the next ones.
+        self.backlog = Backlog()
+
+    def last_success_at(self) -> float | None:
+        return self.last_success
 
     async def run_once(self) -> int:
         """Claim, poll and store one batch; returns how many channels it polled (0: none due)."""
+        if self.backlog.pending:
+            await self.backlog.publish(self.redis, [])
+        polled = await self._run_once()
+        self.last_success = time.monotonic()
+        return polled
+
+    async def _run_once(self) -> int:
         now = self.clock()
         wait = (await self.budget.view(now)).wait_seconds(now.timestamp())
         token = uuid4()
@@ -149,33 +213,34 @@ class PlatformPoller:
             return 0
         states = [_restore(channel) for channel in claimed]
         try:
-            observations = await self._observe(claimed, states)
+            result = await self._observe(claimed, states)
         except BaseException:
             # Stopping (or a bug): give the batch back at once rather than after the lease.
             with contextlib.suppress(Exception):
                 await asyncio.shield(channels_repository.release(self.db, token, now))
             raise
+        now = self.clock()
+        observations = {o.channel_id: normalise(o, now) for o in result.observations}
         batch = self._decide(claimed, states, observations)
         events = await self._store(batch, token)
-        await publish(self.redis, events)
-        await self._account(observations, events, batch)
+        await self.backlog.publish(self.redis, events)
+        await self._account(observations, events, batch, result)
         return len(claimed)
 
     async def _observe(
         self, claimed: Sequence[ClaimedChannel], states: Sequence[ChannelState]
-    ) -> dict[str, Observation]:
-        for channel, state in zip(claimed, states, strict=True):
-            if state.stream is not None:
-                self.adapter.remember_live(channel.channel_id, state.stream.stream_id)
-        sent_before, quota_before = self.adapter.requests_sent, self.adapter.quota_used
+    ) -> PollResult:
+        live_streams = {
+            channel.channel_id: state.stream.stream_id
+            for channel, state in zip(claimed, states, strict=True)
+            if state.stream is not None
+        }
         ids = sorted({c.channel_id for c in claimed})
-        observations = await self.adapter.observe(ids)
-        self.metrics.requests.labels(self.platform).inc(self.adapter.requests_sent - sent_before)
+        result = await self.adapter.observe(ids, live_streams)
+        self.metrics.requests.labels(self.platform).inc(result.requests)
         now = self.clock()
-        await self.budget.record(
-            self.adapter.rate_limit, self.adapter.quota_used - quota_before, now
-        )
-        return {o.channel_id: o for o in observations}
+        await self.budget.record(result.rate_limit, result.quota_units, now)
+        return result
 
     def _decide(
         self,
@@ -194,7 +259,6 @@ class PlatformPoller:
                 error="the adapter returned no observation for this channel",
             )
             transition = step(state, observation, now, self.config.detector)
-            batch.transitions.append((channel, transition))
             note_history(
                 batch.history,
                 channel.account_id,
@@ -203,14 +267,9 @@ class PlatformPoller:
                 transition,
                 self.config.detector.grace_period,
             )
-            batch.outcomes.append(self._outcome(channel, observation, transition, now))
+            outcome = self._outcome(channel, observation, transition, now)
             write = transition.write_for(channel.account_id, channel.platform)
-            if isinstance(write, OnlineWrite):
-                batch.online.append(write)
-            elif isinstance(write, OfflineWrite):
-                batch.offline.append(write)
-            elif isinstance(write, StreamDataWrite):
-                batch.updates.append(write)
+            batch.items.append(_Item(channel, transition, outcome, write))
         return batch
 
     def _outcome(
@@ -239,24 +298,69 @@ class PlatformPoller:
         )
 
     async def _store(self, batch: _Batch, token: UUID) -> list[StatusEvent]:
-        async with self.db.acquire() as conn, conn.transaction():
-            kept = await channels_repository.complete(conn, batch.outcomes, token)
-            applied: list[Applied] = [
-                *await status_repository.set_online_many(conn, [w for w in batch.online if (w.account_id, w.platform) in kept]),
-                *await status_repository.set_offline_many(conn, [w for w in batch.offline if (w.account_id, w.platform) in kept]),
-                *await status_repository.update_stream_data_many(conn, [w for w in batch.updates if (w.account_id, w.platform) in kept]),
-            ]  # fmt: skip
-            written = {(a.account_id, a.platform): a for a in applied}
-            # Sessions, segments and viewer samples commit with the status they describe.
-            sessions = await history_repository.record_batch(
-                conn, batch.history.only(written.keys())
-            )
+        applied, sessions = await self._store_isolating(batch, token)
         self.metrics.rows_written.labels(self.platform).inc(len(applied))
+        written = {(a.account_id, a.platform): a for a in applied}
         return [
             event
             for channel, transition in batch.transitions
             if (event := self._event(channel, transition, written, sessions)) is not None
         ]
+
+    async def _store_isolating(self, batch: _Batch, token: UUID) -> _Stored:
+        """Store the batch; when PostgreSQL refuses a value, split it to store every other row.
+
+        A refused row would otherwise fail its whole batch at every retry (issue 9). Halving
+        finds k bad rows of n in about 2·k·log2(n) transactions; each bad channel is stored as
+        an unknown poll with the error, so it backs off instead of retrying at once.
+        """
+        try:
+            return await self._write(batch, token)
+        except REFUSED_DATA as error:
+            if len(batch.items) == 1:
+                await self._store_refused(batch.items[0], token, error)
+                return [], {}
+            log.warning(
+                "%s batch of %d refused (%s): splitting it", self.platform, len(batch.items), error
+            )
+            first, second = batch.halves()
+            applied, sessions = await self._store_isolating(first, token)
+            more, more_sessions = await self._store_isolating(second, token)
+            return [*applied, *more], sessions | more_sessions
+
+    async def _write(self, batch: _Batch, token: UUID) -> _Stored:
+        async with self.db.acquire() as conn, conn.transaction():
+            kept = await channels_repository.complete(conn, batch.outcomes, token)
+            applied = [
+                *await status_repository.set_online_many(conn, batch.writes(OnlineWrite, kept)),
+                *await status_repository.set_offline_many(conn, batch.writes(OfflineWrite, kept)),
+                *await status_repository.update_stream_data_many(conn, batch.writes(StreamDataWrite, kept)),
+            ]  # fmt: skip
+            written = {(a.account_id, a.platform) for a in applied}
+            # Sessions, segments and viewer samples commit with the status they describe.
+            sessions = await history_repository.record_batch(conn, batch.history.only(written))
+            return applied, sessions
+
+    async def _store_refused(self, item: _Item, token: UUID, error: Exception) -> None:
+        """Record a channel whose values PostgreSQL refused as an unknown poll, state unchanged."""
+        channel, now = item.channel, self.clock()
+        errors = channel.consecutive_errors + 1
+        log.error(
+            "%s/%s: the database refused its values: %s", self.platform, channel.account_id, error
+        )
+        message = clean_text(f"bad_data: {type(error).__name__}: {error}", MAX_ERROR_CHARS)
+        delay = min(
+            self.config.backoff_max, self.config.intervals.offline * (2 ** min(errors - 1, 10))
+        )
+        outcome = replace(
+            item.outcome,
+            detector_state=channel.detector_state,
+            next_poll_at=now + jittered(delay),
+            consecutive_errors=errors,
+            last_error=message,
+        )
+        self.metrics.errors.labels(self.platform, "bad_data").inc()
+        await channels_repository.complete(self.db, [outcome], token)
 
     def _event(
         self,
@@ -286,7 +390,11 @@ class PlatformPoller:
         )
 
     async def _account(
-        self, observations: dict[str, Observation], events: list[StatusEvent], batch: _Batch
+        self,
+        observations: dict[str, Observation],
+        events: list[StatusEvent],
+        batch: _Batch,
+        result: PollResult,
     ) -> None:
         self.metrics.polls.labels(self.platform).inc(len(batch.outcomes))
         for observation in observations.values():
@@ -295,10 +403,8 @@ class PlatformPoller:
                 self.metrics.errors.labels(self.platform, observation.error_kind or "unknown").inc()
         for event in events:
             self.metrics.transitions.labels(self.platform, event.reason.value).inc()
-        if self.adapter.rate_limit is not None and self.adapter.rate_limit.remaining is not None:
-            self.metrics.budget_remaining.labels(self.platform).set(
-                self.adapter.rate_limit.remaining
-            )
+        if result.rate_limit is not None and result.rate_limit.remaining is not None:
+            self.metrics.budget_remaining.labels(self.platform).set(result.rate_limit.remaining)
         if self.config.daily_quota is not None:
             self.metrics.quota_used.labels(self.platform).set(self.adapter.quota_used)
 
@@ -312,7 +418,12 @@ class PollLoop(LoopService):
 
     def __init__(self, poller: PlatformPoller) -> None:
         metrics = poller.metrics
-        super().__init__(timedelta(0), name=f"poll-{poller.platform}", on_run=metrics.loop_run)
+        super().__init__(
+            timedelta(0),
+            name=f"poll-{poller.platform}",
+            backoff_cap=timedelta(seconds=RETRY_CAP_SECONDS),
+            on_run=metrics.loop_run,
+        )
         self.poller = poller
 
     async def run_once(self) -> timedelta:

@@ -92,7 +92,11 @@ async def ensure_demo(pool: asyncpg.Pool, *, seed_status: bool = True) -> Demo:
 
 
 async def link_demo_channels(
-    pool: asyncpg.Pool, http: httpx.AsyncClient, settings: Settings, account_id: UUID
+    pool: asyncpg.Pool,
+    redis: Redis,
+    http: httpx.AsyncClient,
+    settings: Settings,
+    account_id: UUID,
 ) -> list[str]:
     """Link each demo channel (resolved through its fake) on every platform the account has not
     linked yet; returns "platform: name" of each channel linked now."""
@@ -103,7 +107,7 @@ async def link_demo_channels(
             continue
         try:
             channel = await link_channel(
-                pool, http, settings, account_id, demo.platform, demo.handle
+                pool, redis, http, settings, account_id, demo.platform, demo.handle
             )
         except LumioError as error:
             log.warning("could not link the demo %s channel: %s", demo.platform, error.detail)
@@ -169,7 +173,7 @@ async def _run(
                 log.info("seeded %d generated stream sessions for the History view", seeded)
             simulator = None
             if fleet is not None:
-                if linked := await link_demo_channels(pool, http, settings, demo.account_id):
+                if linked := await link_demo_channels(pool, redis, http, settings, demo.account_id):
                     log.info("linked the demo channels %s", ", ".join(linked))
                 # Short drops end well inside the grace period (or they would show offline), and
                 # a channel rests longer than it after a stream (or the end would not show).

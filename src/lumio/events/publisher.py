@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable
 
 from redis.asyncio import Redis
@@ -31,3 +32,37 @@ async def publish(redis: Redis, events: Iterable[StatusEvent]) -> int:
         log.warning("could not publish %d status event(s): %s", len(batch), exc)
         return 0
     return len(batch)
+
+
+class Backlog:
+    """A worker's events that Redis could not take, sent before the next ones (issue 9).
+
+    Events are hints and consumers reconcile, yet a change committed while Redis was away should
+    still be announced once it is back, not only at the next reconcile. Kept in memory, bounded:
+    beyond ``limit`` the oldest go (logged) and the reconcile covers them.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.pending: deque[StatusEvent] = deque()
+        self.limit = limit
+
+    async def publish(self, redis: Redis, events: Iterable[StatusEvent]) -> int:
+        """Publish what is pending and then ``events``; returns how many were sent."""
+        # Taken out before the await: loops sharing the backlog never send an event twice.
+        batch = [*self.pending, *events]
+        self.pending.clear()
+        if not batch:
+            return 0
+        sent = await publish(redis, batch)
+        if not sent:
+            self.pending.extendleft(reversed(batch))
+            self._trim()
+        return sent
+
+    def _trim(self) -> None:
+        dropped = 0
+        while len(self.pending) > self.limit:
+            self.pending.popleft()
+            dropped += 1
+        if dropped:
+            log.warning("dropped %d unsent status event(s); consumers reconcile", dropped)

@@ -17,7 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from starlette.requests import HTTPConnection
 
-from lumio.db.pool import create_pool
+from lumio.db.pool import DbTimeouts, create_pool
 from lumio.kit.auth_cache import INVALIDATE_CHANNEL, AuthCache
 from lumio.kit.principal import Credential, Principal
 from lumio.kit.pubsub import Kind, Received, consume
@@ -89,8 +89,13 @@ async def open_resources(
 ) -> AsyncIterator[Resources]:
     assert settings.db.url, "the database URL is resolved before start"
     assert settings.redis.url, "the Redis URL is resolved before start"
+    # No connection opened here: the API starts (and answers /healthz 503) while PostgreSQL
+    # is away, and serves as soon as it returns.
     db = await create_pool(
-        settings.db.url, min_size=settings.db.pool_min, max_size=settings.db.pool_max
+        settings.db.url,
+        min_size=0,
+        max_size=settings.db.pool_max,
+        timeouts=DbTimeouts.of(settings),
     )
     redis = create_redis(settings.redis.url, settings.redis.timeout)
     cache = AuthCache(settings.api.auth_cache.total_seconds())

@@ -110,6 +110,23 @@ class DatabaseSettings(BaseSettings):
     )
     pool_min: int = Field(default=2, ge=1)
     pool_max: int = Field(default=10, ge=1)
+    # Opening a connection, taking one from the pool, one statement (server and client side):
+    # a black-holed database costs a request a few seconds, not the driver's 60 s default.
+    connect_timeout: Seconds = Field(
+        default=timedelta(seconds=5),
+        gt=_ZERO,
+        validation_alias=_env("LUMIO_DB_CONNECT_TIMEOUT_SECONDS"),
+    )
+    acquire_timeout: Seconds = Field(
+        default=timedelta(seconds=5),
+        gt=_ZERO,
+        validation_alias=_env("LUMIO_DB_ACQUIRE_TIMEOUT_SECONDS"),
+    )
+    statement_timeout: Seconds = Field(
+        default=timedelta(seconds=5),
+        gt=_ZERO,
+        validation_alias=_env("LUMIO_DB_STATEMENT_TIMEOUT_SECONDS"),
+    )
 
     @field_validator("url")
     @classmethod
@@ -271,9 +288,9 @@ class DetectionSettings(BaseSettings):
     )
     # Batches in flight at once per platform in one worker process.
     concurrency: int = Field(default=2, ge=1, validation_alias=_env("LUMIO_WORKER_CONCURRENCY"))
-    # Where `lumio worker` serves Prometheus metrics (0: not served).
+    # Where `lumio worker` serves Prometheus metrics, /healthz and /readyz (0: any free port).
     metrics_port: int = Field(
-        default=0, ge=0, le=65535, validation_alias=_env("LUMIO_WORKER_METRICS_PORT")
+        default=9464, ge=0, le=65535, validation_alias=_env("LUMIO_WORKER_METRICS_PORT")
     )
 
 
@@ -343,8 +360,9 @@ class SpotifySettings(BaseSettings):
     concurrency: int = Field(
         default=4, ge=1, validation_alias=_env("LUMIO_SPOTIFY_WORKER_CONCURRENCY")
     )
+    # Where `lumio spotify-worker` serves metrics, /healthz and /readyz (0: any free port).
     metrics_port: int = Field(
-        default=0, ge=0, le=65535, validation_alias=_env("LUMIO_SPOTIFY_WORKER_METRICS_PORT")
+        default=9465, ge=0, le=65535, validation_alias=_env("LUMIO_SPOTIFY_WORKER_METRICS_PORT")
     )
     timeout: Seconds = _platform_timeout()
 
@@ -361,6 +379,25 @@ class SpotifySettings(BaseSettings):
         if not all(_is_aes256_key(key) for key in value):
             raise ValueError(_KEY_HELP.format(name="every key of LUMIO_SPOTIFY_TOKEN_OLD_KEYS"))
         return value
+
+
+class RuntimeSettings(BaseSettings):
+    """How every process waits for what it depends on (issue 9)."""
+
+    model_config = _group("LUMIO_")
+
+    # A process started while PostgreSQL or Redis is unreachable retries with backoff up to this.
+    startup_retry_max: Seconds = Field(
+        default=timedelta(seconds=10),
+        gt=_ZERO,
+        validation_alias=_env("LUMIO_STARTUP_RETRY_MAX_SECONDS"),
+    )
+    # `/healthz` of the API and the workers answers within this, whatever the database does.
+    health_timeout: Seconds = Field(
+        default=timedelta(seconds=1.5),
+        gt=_ZERO,
+        validation_alias=_env("LUMIO_HEALTH_TIMEOUT_SECONDS"),
+    )
 
 
 class HistorySettings(BaseSettings):
@@ -406,6 +443,7 @@ class Settings(BaseSettings):
     trovo: TrovoSettings = Field(default_factory=TrovoSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     spotify: SpotifySettings = Field(default_factory=SpotifySettings)
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -28,7 +31,8 @@ class LiveStream:
     title: str | None
     category: str | None
     viewers: int | None
-    started_at: datetime
+    # None when the platform gave no usable start time (a sentinel, garbage).
+    started_at: datetime | None
     # The platform's own id of this broadcast (Twitch stream id, YouTube video id, ...).
     stream_id: str
 
@@ -64,6 +68,70 @@ class RateLimitInfo:
     retry_after: float | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """What one ``observe()`` call did: its observations and its own cost.
+
+    Counted per call, so that batches in flight at once on one adapter never count each
+    other's requests or quota units (the worker charges the shared budget with these).
+    """
+
+    observations: list[Observation]
+    requests: int = 0
+    quota_units: int = 0
+    # The last rate-limit answer this call saw (None: the platform said nothing about it).
+    rate_limit: RateLimitInfo | None = None
+
+
+@dataclass(slots=True)
+class CallTally:
+    """The running cost of one ``observe()`` call (see ``tallying``)."""
+
+    requests: int = 0
+    quota_units: int = 0
+    rate_limit: RateLimitInfo | None = None
+
+    def result(self, observations: list[Observation]) -> PollResult:
+        return PollResult(observations, self.requests, self.quota_units, self.rate_limit)
+
+
+# The tally of the observe() call running in this task (and the tasks it gathers).
+_tally: ContextVar[CallTally | None] = ContextVar("lumio_call_tally", default=None)
+
+# No stored live streams: the default of observe()'s ``live_streams``.
+NO_LIVE_STREAMS: Mapping[str, str] = {}
+
+
+@contextmanager
+def tallying() -> Iterator[CallTally]:
+    """Count the requests, quota units and rate-limit answers of the calls made inside."""
+    tally = CallTally()
+    token = _tally.set(tally)
+    try:
+        yield tally
+    finally:
+        _tally.reset(token)
+
+
+def count_request(quota_units: int = 0) -> None:
+    tally = _tally.get()
+    if tally is not None:
+        tally.requests += 1
+        tally.quota_units += quota_units
+
+
+def count_quota(units: int) -> None:
+    tally = _tally.get()
+    if tally is not None:
+        tally.quota_units += units
+
+
+def saw_rate_limit(info: RateLimitInfo | None) -> None:
+    tally = _tally.get()
+    if tally is not None:
+        tally.rate_limit = info
+
+
 class PlatformError(Exception):
     """The platform could not answer (network, 5xx, 429, quota, bad body, auth)."""
 
@@ -81,14 +149,21 @@ class PlatformAdapter(Protocol):
     platform: Platform
     # How many channels one observe() call may take (the platform's batch size).
     batch_size: int
-    # Updated after every answer; the worker copies it into the shared budget in Redis.
+    # Totals over the adapter's life (every call, resolve() included), for benchmarks; the
+    # worker reads each call's own cost from its PollResult instead.
     rate_limit: RateLimitInfo | None
-    # Requests sent so far, and quota units spent (YouTube), for metrics and benchmarks.
     requests_sent: int
     quota_used: int
 
-    async def observe(self, channel_ids: list[str]) -> list[Observation]:
-        """One observation per channel id, in any order; errors become UNKNOWN, never raise."""
+    async def observe(
+        self, channel_ids: list[str], live_streams: Mapping[str, str] = NO_LIVE_STREAMS
+    ) -> PollResult:
+        """One observation per channel id, in any order; errors become UNKNOWN, never raise.
+
+        ``live_streams`` maps a channel id to the stream id stored as live for it (YouTube
+        confirms such a video even when its feed entry is old); adapters that need no hint
+        ignore it.
+        """
         ...
 
     async def resolve(self, handle: str) -> ResolvedChannel:
@@ -96,11 +171,6 @@ class PlatformAdapter(Protocol):
 
         Raises ChannelNotFound or PlatformError.
         """
-        ...
-
-    def remember_live(self, channel_id: str, stream_id: str) -> None:
-        """A hint from stored state that this stream was live (YouTube confirms it even when
-        its feed entry is old); adapters that need no hint ignore it."""
         ...
 
     async def aclose(self) -> None: ...

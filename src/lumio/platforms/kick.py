@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -26,14 +26,19 @@ from pydantic import BaseModel, Field, ValidationError
 from lumio.kit.clock import Clock, utc_now
 from lumio.kit.settings import KickSettings
 from lumio.platforms.base import (
+    NO_LIVE_STREAMS,
     ChannelNotFound,
     LiveStream,
     Observation,
     ObservationKind,
     Platform,
     PlatformError,
+    PollResult,
     RateLimitInfo,
     ResolvedChannel,
+    count_request,
+    saw_rate_limit,
+    tallying,
 )
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -85,6 +90,7 @@ class HttpAdapter:
     async def _send(self, request: httpx.Request) -> httpx.Response:
         """Send one request; transport failures become PlatformError, the budget is recorded."""
         self.requests_sent += 1
+        count_request()
         # The configured timeout, also on an injected client made with other defaults.
         request.extensions["timeout"] = httpx.Timeout(self._timeout).as_dict()
         try:
@@ -94,10 +100,19 @@ class HttpAdapter:
         except httpx.HTTPError as error:
             raise PlatformError(NETWORK, f"{request.method} {request.url}: {error!r}") from error
         self.rate_limit = rate_limit_from_headers(response.headers, self._clock())
+        saw_rate_limit(self.rate_limit)
         return response
 
-    def remember_live(self, channel_id: str, stream_id: str) -> None:
-        """Kick and Trovo answer for any channel id: no hint needed."""
+    async def observe(
+        self, channel_ids: list[str], live_streams: Mapping[str, str] = NO_LIVE_STREAMS
+    ) -> PollResult:
+        # Kick and Trovo answer for any channel id: no live-stream hint needed.
+        with tallying() as tally:
+            observations = await self._observe(channel_ids)
+        return tally.result(observations)
+
+    async def _observe(self, channel_ids: list[str]) -> list[Observation]:
+        raise NotImplementedError
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -271,7 +286,7 @@ class KickAdapter(HttpAdapter):
         # One token request at a time, however many batches run at once.
         self._token_lock = asyncio.Lock()
 
-    async def observe(self, channel_ids: list[str]) -> list[Observation]:
+    async def _observe(self, channel_ids: list[str]) -> list[Observation]:
         ids = unique(channel_ids)
         # Broadcaster user ids are numbers; anything else cannot be a Kick channel.
         numeric = [cid for cid in ids if cid.isascii() and cid.isdigit()]
@@ -402,10 +417,9 @@ def kick_observation(channel: _KickChannel, observed_at: datetime) -> Observatio
     cid = str(channel.broadcaster_user_id)
     if not channel.stream.is_live:
         return Observation(cid, ObservationKind.OFFLINE, observed_at)
+    # Live without a usable start time (Go's zero time): live all the same, start unknown.
     started_at = kick_start_time(channel.stream.start_time)
-    if started_at is None:
-        message = f"live without a start time: {channel.stream.start_time!r}"
-        return unknown([cid], observed_at, BAD_BODY, message)[0]
+    session = "unstarted" if started_at is None else str(int(started_at.timestamp()))
     stream = LiveStream(
         title=channel.stream_title or None,
         category=(channel.category.name or None) if channel.category else None,
@@ -413,7 +427,7 @@ def kick_observation(channel: _KickChannel, observed_at: datetime) -> Observatio
         started_at=started_at,
         # The start time is Kick's session key (PLATFORM_APIS.md §6). Never stream.key: that is
         # the broadcaster's secret stream key when the token may read it.
-        stream_id=f"{cid}-{int(started_at.timestamp())}",
+        stream_id=f"{cid}-{session}",
     )
     return Observation(cid, ObservationKind.LIVE, observed_at, stream)
 

@@ -104,7 +104,7 @@ class TrovoAdapter(HttpAdapter):
         # One bound per adapter, so concurrent batches share it instead of multiplying it.
         self._slots = asyncio.Semaphore(config.max_concurrency)
 
-    async def observe(self, channel_ids: list[str]) -> list[Observation]:
+    async def _observe(self, channel_ids: list[str]) -> list[Observation]:
         batch = _Batch()
         return list(
             await asyncio.gather(*(self._observe_one(c, batch) for c in unique(channel_ids)))

@@ -11,7 +11,7 @@ import asyncio
 import math
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -23,14 +23,19 @@ from pydantic import AwareDatetime, BaseModel, ValidationError
 from lumio.kit.clock import Clock, utc_now
 from lumio.kit.settings import TwitchSettings
 from lumio.platforms.base import (
+    NO_LIVE_STREAMS,
     ChannelNotFound,
     LiveStream,
     Observation,
     ObservationKind,
     Platform,
     PlatformError,
+    PollResult,
     RateLimitInfo,
     ResolvedChannel,
+    count_request,
+    saw_rate_limit,
+    tallying,
 )
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -124,7 +129,15 @@ class TwitchAdapter:
 
     # --- PlatformAdapter ---
 
-    async def observe(self, channel_ids: list[str]) -> list[Observation]:
+    async def observe(
+        self, channel_ids: list[str], live_streams: Mapping[str, str] = NO_LIVE_STREAMS
+    ) -> PollResult:
+        # Helix answers for any user id: no live-stream hint needed.
+        with tallying() as tally:
+            observations = await self._observe(channel_ids)
+        return tally.result(observations)
+
+    async def _observe(self, channel_ids: list[str]) -> list[Observation]:
         ids = list(dict.fromkeys(channel_ids))
         # One malformed id would make Helix refuse its whole batch: keep it out.
         valid = [i for i in ids if USER_ID_RE.match(i)]
@@ -159,9 +172,6 @@ class TwitchAdapter:
             raise
         users = _parse(_UsersPage, response).data
         return _pick_user(users, query, handle)
-
-    def remember_live(self, channel_id: str, stream_id: str) -> None:
-        """Helix answers for any user id: no hint needed."""
 
     async def aclose(self) -> None:
         # The HTTP client is injected and closed by its owner; only forget the token.
@@ -221,6 +231,7 @@ class TwitchAdapter:
         data: dict[str, str] | None = None,
     ) -> httpx.Response:
         self.requests_sent += 1
+        count_request()
         try:
             return await self._client.request(
                 method,
@@ -239,6 +250,7 @@ class TwitchAdapter:
         info = rate_limit_from_headers(response, self._clock().timestamp())
         if info is not None:
             self.rate_limit = info
+            saw_rate_limit(info)
 
     # --- app access token ---
 

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import re
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from typing import Literal, TypeVar
@@ -30,14 +30,20 @@ from pydantic.alias_generators import to_camel
 from lumio.kit.clock import Clock, utc_now
 from lumio.kit.settings import YouTubeSettings
 from lumio.platforms.base import (
+    NO_LIVE_STREAMS,
     ChannelNotFound,
     LiveStream,
     Observation,
     ObservationKind,
     Platform,
     PlatformError,
+    PollResult,
     RateLimitInfo,
     ResolvedChannel,
+    count_quota,
+    count_request,
+    saw_rate_limit,
+    tallying,
 )
 
 logger = logging.getLogger(__name__)
@@ -270,8 +276,16 @@ class YouTubeAdapter:
 
     # --- PlatformAdapter ---
 
-    async def observe(self, channel_ids: list[str]) -> list[Observation]:
-        ids = list(dict.fromkeys(channel_ids))
+    async def observe(
+        self, channel_ids: list[str], live_streams: Mapping[str, str] = NO_LIVE_STREAMS
+    ) -> PollResult:
+        for channel_id, video_id in live_streams.items():
+            self._remember_live(channel_id, video_id)
+        with tallying() as tally:
+            observations = await self._observe_safely(list(dict.fromkeys(channel_ids)))
+        return tally.result(observations)
+
+    async def _observe_safely(self, ids: list[str]) -> list[Observation]:
         try:
             return await self._observe(ids)
         except Exception as error:
@@ -293,7 +307,7 @@ class YouTubeAdapter:
         # The HTTP client is injected and closed by its owner; only forget what was learnt.
         self._memory.clear()
 
-    def remember_live(self, channel_id: str, stream_id: str) -> None:
+    def _remember_live(self, channel_id: str, stream_id: str) -> None:
         """Track a video known (e.g. from stored status) to be live, so a fresh adapter confirms
         it even when its feed entry is too old to count as recent."""
         self._memory.setdefault(channel_id, _ChannelMemory()).live.add(stream_id)
@@ -433,6 +447,7 @@ class YouTubeAdapter:
     async def _api_get(self, path: str, params: dict[str, str]) -> bytes:
         # Every Data API call costs at least a unit, refused ones included (§2.1).
         self.quota_used += 1
+        count_quota(1)
         response = await self._send(
             self._config.api_base + path, {**params, "key": self._config.api_key}
         )
@@ -442,10 +457,12 @@ class YouTubeAdapter:
         error = _api_error(path, response, self._clock())
         if error.kind == "quota_exhausted":
             self.rate_limit = _quota_rate_limit(self._clock())
+            saw_rate_limit(self.rate_limit)
         raise error
 
     async def _send(self, url: str, params: dict[str, str]) -> httpx.Response:
         self.requests_sent += 1
+        count_request()
         try:
             return await self._client.get(
                 url, params=params, timeout=self._config.timeout.total_seconds()

@@ -44,6 +44,8 @@ from lumio.kit.resources import resources_of
 log = logging.getLogger(__name__)
 
 GRAPHQL_JSON = "application/json"
+UNAVAILABLE_MESSAGE = "a backend is unavailable; try again shortly"
+BACKEND_DOWN: tuple[type[Exception], ...] = (RedisError, *DATABASE_DOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +103,7 @@ def _execution_error_json(error: GraphQLError) -> dict[str, Any]:
         return _error_json(error, original.code, original.detail)
     if isinstance(original, (RedisError, *DATABASE_DOWN)):
         log.warning("GraphQL resolver could not reach a backend: %r", original)
-        return _error_json(error, Unavailable.code, "a backend is unavailable; try again shortly")
+        return _error_json(error, Unavailable.code, UNAVAILABLE_MESSAGE)
     if original is not None:
         log.error("GraphQL resolver failed", exc_info=original)
         return _error_json(error, "INTERNAL", "internal error")
@@ -167,6 +169,11 @@ class GraphQLEndpoint:
             return await self._handle(request)
         except LumioError as error:
             return _request_errors(error.status_code, error.code, error.detail)
+        except BACKEND_DOWN as error:
+            # Outside the resolvers (authenticating, once the credential cache has expired): a
+            # GraphQL client still gets a GraphQL error, never the REST problem document.
+            log.warning("GraphQL request could not reach a backend: %r", error)
+            return _request_errors(503, Unavailable.code, UNAVAILABLE_MESSAGE)
 
     async def _handle(self, request: Request) -> Response:
         principal = await authenticate_request(request, request.method)

@@ -33,6 +33,9 @@ const RECONNECT_CAP_MS = 15000;
 // A stream that sent nothing (not even a heartbeat) for this long is dead: reconnect.
 const STREAM_SILENCE_MS = 40000;
 const PAUSED_POLL_MS = 5000;
+// Every consumer reconciles from the truth every minute (DESIGN §5), events or not: an event
+// lost between the server and this page must not leave a stale status on screen for long.
+const RECONCILE_MS = 60000;
 
 // The views besides the status: each module shows itself and reads what it needs.
 const VIEWS = { members, keys, account };
@@ -715,6 +718,7 @@ function init() {
   $("manual-stop").addEventListener("click", (e) => onManual("DELETE", e.currentTarget));
   $("spotify-connect").addEventListener("click", onConnectSpotify);
   window.setInterval(tick, 500);
+  window.setInterval(() => scheduleRefresh(0), RECONCILE_MS);
   noteSpotifyReturn();
   start();
 }

@@ -8,14 +8,15 @@ import signal
 
 import asyncpg
 import httpx
-from prometheus_client import start_http_server
 from redis.asyncio import Redis
 
-from lumio.db.pool import create_pool
+from lumio.db.pool import DbTimeouts, create_pool
 from lumio.kit.clock import worker_id
 from lumio.kit.errors import Unavailable
+from lumio.kit.health import LoopHealth, Readiness, start_probes
 from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings
+from lumio.kit.startup import until_stopped, wait_for_database, wait_for_redis
 from lumio.spotify.linking.crypto import cipher_for, with_local_key
 from lumio.spotify.linking.oauth import SpotifyApp
 from lumio.spotify.poller.client import SpotifyClient
@@ -75,25 +76,80 @@ def build_worker(
 async def run_spotify_worker(settings: Settings) -> None:
     assert settings.db.url
     assert settings.redis.url
-    config = SpotifyWorkerConfig.from_settings(settings)
     metrics = SpotifyMetrics()
-    if settings.spotify.metrics_port:
-        start_http_server(settings.spotify.metrics_port, registry=metrics.registry)
-    db = await create_pool(settings.db.url, min_size=1, max_size=config.concurrency * 2 + 4)
+    readiness = Readiness(settings.runtime.health_timeout.total_seconds())
+    probes = await start_probes(
+        metrics.registry, readiness, settings.spotify.metrics_port, "lumio spotify-worker"
+    )
+    stopping = asyncio.Event()
+    workers: list[SpotifyWorker] = []
+
+    def stop() -> None:
+        # Stop waiting, or finish (or give back) the batches in hand, then exit.
+        stopping.set()
+        for worker in workers:
+            worker.stop()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop)
+    try:
+        await _serve(settings, metrics, readiness, stopping, workers)
+    finally:
+        if probes is not None:
+            await probes.close()
+    log.info("spotify worker %s stopped", worker_id())
+
+
+async def _serve(
+    settings: Settings,
+    metrics: SpotifyMetrics,
+    readiness: Readiness,
+    stopping: asyncio.Event,
+    workers: list[SpotifyWorker],
+) -> None:
+    assert settings.db.url and settings.redis.url
+    timeouts, retry = DbTimeouts.of(settings), settings.runtime.startup_retry_max.total_seconds()
+    if not await until_stopped(wait_for_database(settings.db.url, timeouts, retry), stopping):
+        return
+    config = SpotifyWorkerConfig.from_settings(settings)
+    db = await create_pool(
+        settings.db.url,
+        min_size=1,
+        max_size=config.concurrency * 2 + 4,
+        timeouts=timeouts,
+    )
     redis = create_redis(settings.redis.url, settings.redis.timeout)
     try:
-        async with spotify_http(settings) as http:
-            worker = build_worker(db, redis, http, settings, metrics)
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                # Finish (or give back) the batches in hand, then exit.
-                loop.add_signal_handler(sig, worker.stop)
-            log.info("spotify worker %s started", worker_id())
-            try:
-                await worker.run()
-            finally:
-                await worker.poller.client.aclose()
+        if await until_stopped(wait_for_redis(redis, settings.redis.url, retry), stopping):
+            readiness.db, readiness.redis = db, redis
+            await _poll(settings, metrics, readiness, stopping, workers)
     finally:
         await redis.aclose()
         await db.close()
-    log.info("spotify worker %s stopped", worker_id())
+
+
+async def _poll(
+    settings: Settings,
+    metrics: SpotifyMetrics,
+    readiness: Readiness,
+    stopping: asyncio.Event,
+    workers: list[SpotifyWorker],
+) -> None:
+    assert readiness.db is not None and readiness.redis is not None
+    async with spotify_http(settings) as http:
+        worker = build_worker(readiness.db, readiness.redis, http, settings, metrics)
+        workers.append(worker)
+        if stopping.is_set():
+            worker.stop()
+        readiness.loops = [
+            LoopHealth(
+                "spotify-poll",
+                settings.spotify.lease.total_seconds(),
+                worker.poller.last_success_at,
+            )
+        ]
+        log.info("spotify worker %s started", worker_id())
+        try:
+            await worker.run()
+        finally:
+            await worker.poller.client.aclose()

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -24,10 +25,12 @@ import asyncpg
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from lumio.db.pool import REFUSED_DATA
 from lumio.events.publisher import publish
 from lumio.kit.clock import Clock, jittered, utc_now
 from lumio.kit.loops import LoopService, RunHook
 from lumio.kit.settings import Settings
+from lumio.kit.storable import MAX_ERROR_CHARS, clean_text
 from lumio.spotify import now_playing
 from lumio.spotify import repository as repo
 from lumio.spotify.gate.keeper import EventListener, GateKeeper, manual_among
@@ -51,6 +54,7 @@ from lumio.spotify.poller.intervals import (
     refresh_due,
 )
 from lumio.spotify.poller.metrics import SpotifyMetrics
+from lumio.spotify.poller.normalise import storable
 from lumio.spotify.poller.playback import PlaybackState, advance
 from lumio.spotify.schemas import (
     ClaimedConnection,
@@ -62,6 +66,10 @@ from lumio.spotify.schemas import (
 )
 
 log = logging.getLogger(__name__)
+
+# A loop that failed (PostgreSQL or Redis away) tries again at most this much later, so that it
+# is back within 10 s of the outage's end (issue 9).
+RETRY_CAP_SECONDS = 8.0
 
 # Idle poll loops look again at least this often (an account may come due, a block may end),
 # and wait at least this long, so that accounts due close together are claimed as one batch.
@@ -138,9 +146,19 @@ class SpotifyPoller:
         self.metrics = metrics
         self.clock = clock
         self.budget = SpotifyBudget(redis, config.requests_per_30s)
+        # Monotonic time of the last run_once that did not fail (readiness probes).
+        self.last_success: float | None = None
+
+    def last_success_at(self) -> float | None:
+        return self.last_success
 
     async def run_once(self) -> int:
         """Claim and handle one batch; returns how many connections it claimed (0: none due)."""
+        claimed = await self._run_once()
+        self.last_success = time.monotonic()
+        return claimed
+
+    async def _run_once(self) -> int:
         now = self.clock()
         wait = await self.budget.wait_seconds(now)
         self.metrics.blocked.set(wait)
@@ -310,6 +328,7 @@ class SpotifyPoller:
         return self._later(c, now + jittered(delay), errors, f"{kind}: {detail}", now)
 
     def _observed(self, c: ClaimedConnection, seen: NowPlaying, now: datetime) -> _Result:
+        seen = storable(seen)
         step = advance(PlaybackState.from_json(c.playback), seen)
         delay = next_poll_delay(seen, self.config.intervals)
         self.metrics.polls.labels(seen.kind.value).inc()
@@ -345,12 +364,41 @@ class SpotifyPoller:
         return _Result(c.account_id, outcome)
 
     async def _store(self, results: Sequence[_Result], token: UUID) -> None:
+        kept = await self._store_isolating(results, token)
+        await self._announce([r for r in results if r.account_id in kept], kept)
+
+    async def _store_isolating(self, results: Sequence[_Result], token: UUID) -> dict[UUID, bool]:
+        """Store the batch; when PostgreSQL refuses a value, halve it to store every other row
+        (a refused row must not fail its batch at every retry) and keep the bad one as an error.
+        """
+        try:
+            return await self._write(results, token)
+        except REFUSED_DATA as error:
+            if len(results) == 1:
+                return await self._write([self._refused(results[0], error)], token)
+            log.warning("Spotify batch of %d refused (%s): splitting it", len(results), error)
+            middle = len(results) // 2
+            first = await self._store_isolating(results[:middle], token)
+            return {**first, **await self._store_isolating(results[middle:], token)}
+
+    async def _write(self, results: Sequence[_Result], token: UUID) -> dict[UUID, bool]:
         outcomes = [r.outcome for r in results if r.outcome is not None]
         async with self.db.acquire() as conn, conn.transaction():
             kept = await repo.complete(conn, outcomes, token)
             plays = [(r.account_id, r.play) for r in results if r.play and r.account_id in kept]
             await repo.insert_plays(conn, plays)
-        await self._announce([r for r in results if r.account_id in kept], kept)
+        return kept
+
+    def _refused(self, result: _Result, error: Exception) -> _Result:
+        """The poll as an error that stores nothing it saw (playback starts afresh next time)."""
+        log.error("Spotify %s: the database refused its values: %s", result.account_id, error)
+        if result.outcome is None:
+            return _Result(result.account_id, None)
+        detail = clean_text(f"bad_data: {type(error).__name__}: {error}", MAX_ERROR_CHARS)
+        previous = result.outcome
+        at = previous.polled_at + self.config.intervals.backoff_max
+        outcome = replace(previous, next_poll_at=at, last_error=detail, playback={})
+        return _Result(result.account_id, outcome)
 
     async def _announce(self, results: Sequence[_Result], gate_open: dict[UUID, bool]) -> None:
         """After the commit: the now-playing keys, then the events."""
@@ -381,7 +429,12 @@ class PollLoop(LoopService):
     """Batch after batch while any is due; idle until the next is due (or a gate opens)."""
 
     def __init__(self, poller: SpotifyPoller, on_run: RunHook) -> None:
-        super().__init__(timedelta(seconds=IDLE_MAX_SECONDS), name="spotify-poll", on_run=on_run)
+        super().__init__(
+            timedelta(seconds=IDLE_MAX_SECONDS),
+            name="spotify-poll",
+            backoff_cap=timedelta(seconds=RETRY_CAP_SECONDS),
+            on_run=on_run,
+        )
         self.poller = poller
 
     async def run_once(self) -> timedelta:
