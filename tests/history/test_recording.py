@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import asyncpg
 
 from lumio.channels import service as channels
@@ -113,7 +115,9 @@ async def test_relinking_another_channel_closes_the_session(rig: Rig) -> None:
     )
     (closed,) = await rig.sessions()
     assert closed["ended_at"] is not None and closed["ended_inferred"] is True
-    # The new channel's stream is a session of its own.
+    # The new channel's stream is a session of its own. (The re-link stamped the old row
+    # offline at wall-clock time; the worker's clock must not be behind it.)
+    rig.clock.now = max(rig.clock.now, datetime.now(UTC)) + timedelta(seconds=1)
     await rig.db.execute("UPDATE platform_channels SET next_poll_at = $1", rig.clock())
     await rig.poller.run_once()
     sessions = await rig.sessions()

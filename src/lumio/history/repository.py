@@ -344,7 +344,8 @@ async def record_batch(db: Executor, batch: HistoryBatch) -> dict[ChannelKey, Se
         return marks
     columns = zip(
         *[
-            (s.account_id, s.platform.value, s.stream.stream_id, s.stream.started_at,
+            # A start the platform did not give (or gave implausibly) is the first sighting.
+            (s.account_id, s.platform.value, s.stream.stream_id, s.stream.started_at or s.observed_at,
              s.observed_at, s.stream.title, s.stream.category, s.stream.viewers, s.new_segment,
              s.opens)
             for s in sightings
