@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from starlette.responses import Response
 
 from lumio.auth import service
 from lumio.auth.schemas import ApiKeyInfo
 from lumio.kit import secrets
-from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal
+from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal, json_response
 from lumio.kit.deps import problem_responses as errors
 from lumio.kit.errors import BadRequest
 from lumio.kit.principal import Credential, Principal
@@ -54,6 +55,9 @@ class ApiKeyOut(ApiModel):
     name: str
     created_at: datetime
     revoked_at: datetime | None
+    last_used_at: datetime | None = Field(
+        default=None, description="Recorded at most once a minute"
+    )
 
     @classmethod
     def of(cls, info: ApiKeyInfo) -> ApiKeyOut:
@@ -63,6 +67,7 @@ class ApiKeyOut(ApiModel):
             name=info.name,
             created_at=info.created_at,
             revoked_at=info.revoked_at,
+            last_used_at=info.last_used_at,
         )
 
 
@@ -161,22 +166,52 @@ async def switch_active_account(
     return await _me(resources, switched, secrets.csrf_token_for(token))
 
 
-@router.get("/api-keys", response_model=list[ApiKeyOut], responses=errors(401, 404))
-async def list_api_keys(principal: CurrentPrincipal, resources: AppResources) -> list[ApiKeyOut]:
-    return [ApiKeyOut.of(k) for k in await service.list_api_keys(resources.db, principal)]
+@router.get(
+    "/api-keys",
+    response_model=list[ApiKeyOut],
+    responses=errors(400, 401, 404),
+    summary="The user's keys on the active account (a key sees only itself), oldest first",
+    description="Paginated: at most `limit` keys; when there are more, the `Link` header "
+    "(rel=next) gives the next page (`after` = the last key's id).",
+)
+async def list_api_keys(
+    request: Request,
+    principal: CurrentPrincipal,
+    resources: AppResources,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    after: UUID | None = None,
+) -> Response:
+    page = await service.list_api_keys(resources.db, principal, after, limit)
+    body = [ApiKeyOut.of(k).model_dump(mode="json", by_alias=True) for k in page.keys]
+    response = json_response(body)
+    if page.next_after is not None:
+        url = request.url.include_query_params(limit=limit, after=str(page.next_after))
+        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+    return response
 
 
 @router.post(
-    "/api-keys", response_model=CreatedApiKeyOut, status_code=201, responses=errors(400, 401, 403)
+    "/api-keys",
+    response_model=CreatedApiKeyOut,
+    status_code=201,
+    responses=errors(400, 401, 403, 404, 409),
+    summary="Create a key (signed-in session with CSRF only; an API key gets 403)",
 )
 async def create_api_key(
     body: CreateApiKeyIn, principal: CurrentPrincipal, resources: AppResources
 ) -> CreatedApiKeyOut:
-    created = await service.create_api_key_for(resources.db, principal, body.name)
+    created = await service.create_api_key_for(
+        resources.db, principal, body.name, resources.settings.api_keys_per_user
+    )
     return CreatedApiKeyOut(api_key=ApiKeyOut.of(created.info), key=created.key)
 
 
-@router.delete("/api-keys/{key_id}", status_code=204, responses=errors(401, 403, 404))
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=204,
+    responses=errors(400, 401, 403, 404),
+    summary="Revoke one key (signed-in session with CSRF only; an API key gets 403)",
+)
 async def revoke_api_key(
     key_id: UUID, principal: CurrentPrincipal, resources: AppResources
 ) -> Response:

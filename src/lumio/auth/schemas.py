@@ -23,6 +23,7 @@ class ApiKeyInfo:
     name: str
     created_at: datetime
     revoked_at: datetime | None
+    last_used_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,3 +41,10 @@ class AccountView:
     name: str
     role: str
     active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyPage:
+    keys: list[ApiKeyInfo]
+    # Pass as ``after`` for the next page; None on the last one.
+    next_after: UUID | None

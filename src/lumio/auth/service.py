@@ -14,10 +14,10 @@ from lumio.accounts import passwords
 from lumio.accounts import repository as accounts_repository
 from lumio.accounts.service import normalise_email
 from lumio.auth import repository as auth_repository
-from lumio.auth.schemas import AccountView, ApiKeyInfo, CreatedApiKey, LoginResult
+from lumio.auth.schemas import AccountView, ApiKeyInfo, ApiKeyPage, CreatedApiKey, LoginResult
 from lumio.kit import secrets
 from lumio.kit.auth_cache import INVALIDATE_CHANNEL, AuthCache
-from lumio.kit.errors import BadRequest, NotFound, Unauthenticated
+from lumio.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
 from lumio.kit.principal import Credential, Principal
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,9 @@ async def authenticate(
         failure = _SESSION_GONE
     if principal is None:
         raise Unauthenticated(failure)
+    if credential is Credential.API_KEY:
+        # Only on a cache miss, and the SQL writes at most once a minute per key.
+        await auth_repository.touch_api_key(db, principal.credential_id)
     cache.put(principal)
     return principal
 
@@ -112,22 +115,41 @@ async def switch_account(
 
 
 def _key_info(row: asyncpg.Record) -> ApiKeyInfo:
-    return ApiKeyInfo(row["id"], row["prefix"], row["name"], row["created_at"], row["revoked_at"])
+    return ApiKeyInfo(
+        row["id"],
+        row["prefix"],
+        row["name"],
+        row["created_at"],
+        row["revoked_at"],
+        row["last_used_at"],
+    )
 
 
-async def create_api_key(
-    db: asyncpg.Pool, user_id: UUID, account_id: UUID, name: str = ""
-) -> CreatedApiKey:
+def _check_key_name(name: str) -> str:
     name = name.strip()
     if len(name) > 200:
         raise BadRequest("an API key name has at most 200 characters")
+    return name
+
+
+async def create_api_key(
+    db: asyncpg.Pool, user_id: UUID, account_id: UUID, name: str = "", max_live: int | None = None
+) -> CreatedApiKey:
+    """A new key of the user on the account; with ``max_live``, refused past that many live keys."""
+    name = _check_key_name(name)
     if not await accounts_repository.is_member(db, user_id, account_id):
         raise NotFound("the user is not a member of that account")
     key = secrets.new_api_key()
     prefix = key[:12]
-    key_id, created = await auth_repository.insert_api_key(
-        db, secrets.token_hash(key), prefix, name, user_id, account_id
-    )
+    async with db.acquire() as conn, conn.transaction():
+        await auth_repository.lock_user(conn, user_id)
+        if max_live is not None and await auth_repository.count_live_api_keys(conn, user_id) >= (
+            max_live
+        ):
+            raise Conflict(f"at most {max_live} live API keys per user; revoke one first")
+        key_id, created = await auth_repository.insert_api_key(
+            conn, secrets.token_hash(key), prefix, name, user_id, account_id
+        )
     return CreatedApiKey(ApiKeyInfo(key_id, prefix, name, created, None), key)
 
 
@@ -137,13 +159,32 @@ def _active_account(principal: Principal) -> UUID:
     return principal.account_id
 
 
-async def create_api_key_for(db: asyncpg.Pool, principal: Principal, name: str) -> CreatedApiKey:
-    return await create_api_key(db, principal.user_id, _active_account(principal), name)
+def _require_session(principal: Principal, action: str) -> None:
+    # A key that could mint or revoke keys would outlive its own revocation (its children)
+    # or let one leaked key lock its owner out: keys are managed by a signed-in person.
+    if principal.credential is not Credential.SESSION:
+        raise Forbidden(f"{action} API keys needs a signed-in session, not an API key")
 
 
-async def list_api_keys(db: asyncpg.Pool, principal: Principal) -> list[ApiKeyInfo]:
-    rows = await auth_repository.list_api_keys(db, principal.user_id, _active_account(principal))
-    return [_key_info(row) for row in rows]
+async def create_api_key_for(
+    db: asyncpg.Pool, principal: Principal, name: str, max_live: int
+) -> CreatedApiKey:
+    _require_session(principal, "creating")
+    return await create_api_key(db, principal.user_id, _active_account(principal), name, max_live)
+
+
+async def list_api_keys(
+    db: asyncpg.Pool, principal: Principal, after: UUID | None = None, limit: int = 50
+) -> ApiKeyPage:
+    """The user's keys on the active account, a page at a time; a key sees only itself."""
+    if principal.credential is Credential.API_KEY:
+        row = await auth_repository.get_api_key(db, principal.credential_id)
+        own = [_key_info(row)] if row is not None and after is None else []
+        return ApiKeyPage(own, None)
+    account_id = _active_account(principal)
+    rows = await auth_repository.list_api_keys(db, principal.user_id, account_id, after, limit + 1)
+    keys = [_key_info(row) for row in rows[:limit]]
+    return ApiKeyPage(keys, keys[-1].id if len(rows) > limit else None)
 
 
 async def revoke_api_key(
@@ -153,9 +194,22 @@ async def revoke_api_key(
     if principal is None:
         key_hash = await auth_repository.revoke_api_key(db, key_id)
     else:
+        _require_session(principal, "revoking")
         key_hash = await auth_repository.revoke_api_key(
             db, key_id, principal.user_id, _active_account(principal)
         )
     if key_hash is None:
         raise NotFound("no such API key")
     await forget(redis, cache, key_hash)
+
+
+async def invalidate_member(
+    db: asyncpg.Pool, redis: Redis, cache: AuthCache, account_id: UUID, user_id: UUID
+) -> None:
+    """A member was removed or their role changed: drop every cached principal of theirs on
+    the account (sessions on it, their keys for it) here and in every API process at once.
+
+    Call it after the change is committed; a later request then reads the new role (or none).
+    """
+    for token_hash in await auth_repository.member_credential_hashes(db, user_id, account_id):
+        await forget(redis, cache, token_hash)
