@@ -11,7 +11,8 @@ from pydantic import Field
 from starlette.responses import Response
 
 from lumio.auth import service
-from lumio.auth.schemas import ApiKeyInfo
+from lumio.auth.schemas import ApiKeyInfo, SignInAttempt
+from lumio.auth.throttle import LoginThrottle
 from lumio.kit import secrets
 from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal, json_response
 from lumio.kit.deps import problem_responses as errors
@@ -106,12 +107,22 @@ async def _me(resources: AppResources, principal: Principal, csrf: str | None) -
     )
 
 
-@router.post("/auth/login", response_model=MeOut, responses=errors(400, 401))
+@router.post(
+    "/auth/login",
+    response_model=MeOut,
+    responses=errors(400, 401, 429),
+    summary="Sign in; failures are throttled per account and address (429 with Retry-After)",
+)
 async def login(body: LoginIn, request: Request, resources: AppResources) -> Response:
     _require_json(request)
     settings = resources.settings
+    address = request.client.host if request.client else "unknown"
     result = await service.login(
-        resources.db, body.email, body.password, settings.session_ttl_seconds
+        resources.db,
+        LoginThrottle.of(resources.redis, settings),
+        SignInAttempt(body.email, body.password, address),
+        settings.session_ttl_seconds,
+        resources.hashing,
     )
     principal = await service.authenticate(
         resources.db, resources.auth_cache, result.session_token, Credential.SESSION

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -14,7 +16,15 @@ from lumio.accounts import passwords
 from lumio.accounts import repository as accounts_repository
 from lumio.accounts.service import normalise_email
 from lumio.auth import repository as auth_repository
-from lumio.auth.schemas import AccountView, ApiKeyInfo, ApiKeyPage, CreatedApiKey, LoginResult
+from lumio.auth.schemas import (
+    AccountView,
+    ApiKeyInfo,
+    ApiKeyPage,
+    CreatedApiKey,
+    LoginResult,
+    SignInAttempt,
+)
+from lumio.auth.throttle import LoginThrottle
 from lumio.kit import secrets
 from lumio.kit.auth_cache import INVALIDATE_CHANNEL, AuthCache
 from lumio.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
@@ -26,22 +36,41 @@ _BAD_LOGIN = "wrong email or password"
 _SESSION_GONE = "the session has expired or is invalid; sign in again"
 
 
-async def login(db: asyncpg.Pool, email: str, password: str, ttl_seconds: int) -> LoginResult:
-    try:
-        email = normalise_email(email)
-    except BadRequest as exc:
-        raise Unauthenticated(_BAD_LOGIN) from exc
-    found = await accounts_repository.user_with_hash(db, email)
-    password_hash = found[1] if found else None
-    if not await passwords.verify_password(password_hash, password) or found is None:
+async def login(
+    db: asyncpg.Pool,
+    throttle: LoginThrottle,
+    attempt: SignInAttempt,
+    ttl_seconds: int,
+    hashing: Executor | None = None,
+) -> LoginResult:
+    """Sign in; throttled per account and address, answered alike for unknown and wrong."""
+    email = attempt.email.strip().lower()
+    await asyncio.sleep(await throttle.admit(email, attempt.address))
+    user = await _verified_user(db, email, attempt.password, hashing)
+    if user is None:
+        await throttle.failed(email, attempt.address)
         raise Unauthenticated(_BAD_LOGIN)
-    user = found[0]
-    member_of = await accounts_repository.memberships(db, user.id)
+    await throttle.succeeded(email)
+    member_of = await accounts_repository.memberships(db, user)
     active = member_of[0].account_id if member_of else None
     token = secrets.new_session_token()
     expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
-    await auth_repository.insert_session(db, secrets.token_hash(token), user.id, active, expires)
-    return LoginResult(token, secrets.csrf_token_for(token), user.id, active, expires)
+    await auth_repository.insert_session(db, secrets.token_hash(token), user, active, expires)
+    return LoginResult(token, secrets.csrf_token_for(token), user, active, expires)
+
+
+async def _verified_user(
+    db: asyncpg.Pool, email: str, password: str, hashing: Executor | None
+) -> UUID | None:
+    try:
+        email = normalise_email(email)
+    except BadRequest:
+        email = ""  # still verified against the dummy hash: same time as a wrong password
+    found = await accounts_repository.user_with_hash(db, email) if email else None
+    password_hash = found[1] if found else None
+    if not await passwords.verify_password(password_hash, password, hashing) or found is None:
+        return None
+    return found[0].id
 
 
 async def authenticate(
