@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncIterator
@@ -18,8 +19,9 @@ from lumio.auth.service import authenticate
 from lumio.channel_status.endpoints import channel_status_route
 from lumio.kit.middleware import BodySizeLimit
 from lumio.kit.problems import DATABASE_DOWN, install_problem_handlers
-from lumio.kit.resources import Resources, open_resources, resources_of
+from lumio.kit.resources import Resources, create_redis, open_resources, resources_of
 from lumio.kit.settings import Settings
+from lumio.live.hub import LiveHub
 
 
 async def healthz(request: Request) -> Response:
@@ -46,11 +48,27 @@ def begin_shutdown(app: FastAPI) -> None:
         resources.shutting_down.set()
 
 
+@contextlib.asynccontextmanager
+async def live_hub(settings: Settings) -> AsyncIterator[LiveHub]:
+    """The process's one pub/sub subscription for live streams, on a Redis client of its own so
+    that no number of streams can take connections from the request pool."""
+    redis = create_redis(settings.redis_url or "", settings.redis_timeout_seconds)
+    hub = LiveHub(redis, settings.sse_max_per_credential, settings.sse_max_per_process)
+    task = asyncio.create_task(hub.start())
+    try:
+        yield hub
+    finally:
+        hub.stop()
+        await task
+        await redis.aclose()
+
+
 def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_resources(settings, authenticate) as resources:
+        async with open_resources(settings, authenticate) as resources, live_hub(settings) as hub:
             app.state.resources = resources
+            app.state.live_hub = hub
             # Everything built so far lives as long as the process: keep it out of the
             # collector's generations, whose full passes otherwise stall requests for ~90 ms.
             gc.collect()
