@@ -17,7 +17,7 @@ from lumio.api.graphql.endpoint import GraphQLEndpoint
 from lumio.api.routes import pages, v1
 from lumio.auth.service import authenticate
 from lumio.channel_status.endpoints import channel_status_route
-from lumio.kit.middleware import BodySizeLimit
+from lumio.kit.middleware import BodySizeLimit, HeadLimits, NoStoreByDefault, RefuseUnstorableText
 from lumio.kit.problems import DATABASE_DOWN, install_problem_handlers
 from lumio.kit.resources import Resources, create_redis, open_resources, resources_of
 from lumio.kit.settings import Settings
@@ -83,12 +83,20 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url="/openapi.json",
         redoc_url=None,
     )
+    # Last added runs first: head limits, then text checks, then the body limit.
     app.add_middleware(BodySizeLimit, limit=settings.max_body_bytes)
+    app.add_middleware(RefuseUnstorableText)
+    app.add_middleware(
+        HeadLimits, max_bytes=settings.http_max_header_bytes, max_headers=settings.http_max_headers
+    )
+    app.add_middleware(NoStoreByDefault)
     install_problem_handlers(app)
     app.add_route("/v1/channel-status", channel_status_route, ["GET"], include_in_schema=False)
     app.include_router(v1)
     app.include_router(pages)
     app.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
-    graphql = GraphQLEndpoint(settings.graphql_max_depth, settings.graphql_max_tokens)
+    graphql = GraphQLEndpoint(
+        settings.graphql_max_depth, settings.graphql_max_tokens, settings.graphql_max_root_fields
+    )
     app.add_route("/graphql", graphql.handle, methods=["GET", "POST"], include_in_schema=False)
     return app

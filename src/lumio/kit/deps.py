@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
 from starlette.responses import Response
 
 from lumio.kit.principal import Principal
 from lumio.kit.request_auth import authenticate_request
 from lumio.kit.resources import Resources, resources_of
+from lumio.kit.text import NOT_STORABLE, all_storable
 
 
 async def _principal(request: Request) -> Principal:
@@ -34,6 +35,13 @@ class ApiModel(BaseModel):
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        if not all_storable(value):
+            raise ValueError(NOT_STORABLE)
+        return value
 
 
 class ProblemDetails(BaseModel):

@@ -94,7 +94,17 @@ async def _on_database_down(_: Request, exc: Exception) -> Response:
     return lumio_problem(Unavailable("the database cannot be reached; try again shortly"))
 
 
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    """The last resort: a bug. The client learns nothing of it; the log gets the traceback.
+
+    The fuzz tests fail on any request that ends here.
+    """
+    log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "INTERNAL", "Internal error", "an unexpected error occurred")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _on_unexpected)
     app.add_exception_handler(LumioError, _on_lumio_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)
