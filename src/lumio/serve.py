@@ -8,6 +8,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from lumio.api.app import begin_shutdown, create_app
+from lumio.http_limits import limited_protocol
 from lumio.kit.settings import Settings
 
 
@@ -29,13 +30,23 @@ class Server(uvicorn.Server):
 
 def uvicorn_server(settings: Settings, host: str, port: int) -> uvicorn.Server:
     app = create_app(settings)
+    protocol = limited_protocol(
+        settings.http_max_header_bytes,
+        settings.http_max_headers,
+        settings.http_header_timeout_seconds,
+    )
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=protocol,
         proxy_headers=True,
+        # Only these peers may say who the client is (X-Forwarded-For): sign-in throttling
+        # counts per client address.
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        timeout_keep_alive=settings.http_keep_alive_seconds,
+        limit_concurrency=settings.http_max_connections,
         access_log=False,
         log_level="info",
     )
