@@ -39,7 +39,7 @@ class ApiProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 20.0) -> str:
+    def start(self, timeout: float = 60.0) -> str:
         env = (
             os.environ | self.env | {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url}
         )

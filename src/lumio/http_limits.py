@@ -13,7 +13,6 @@ import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-
 # How long a refused client may go on sending (and be ignored) before the connection closes.
 LINGER_SECONDS = 2.0
 

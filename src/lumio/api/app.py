@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lumio import __version__
+from lumio.api.docs import router as docs_router
 from lumio.api.graphql.endpoint import GraphQLEndpoint
 from lumio.api.routes import pages, v1
 from lumio.auth.service import authenticate
@@ -79,7 +80,7 @@ def create_app(settings: Settings) -> FastAPI:
         title="Lumio channel status",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
         openapi_url="/openapi.json",
         redoc_url=None,
     )
@@ -94,6 +95,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_route("/v1/channel-status", channel_status_route, ["GET"], include_in_schema=False)
     app.include_router(v1)
     app.include_router(pages)
+    app.include_router(docs_router)
     app.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     graphql = GraphQLEndpoint(
         settings.graphql_max_depth, settings.graphql_max_tokens, settings.graphql_max_root_fields
