@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lumio import __version__
+from lumio.api import openapi
 from lumio.api.docs import router as docs_router
 from lumio.api.graphql.endpoint import GraphQLEndpoint
 from lumio.api.routes import pages, v1
@@ -96,6 +97,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(v1)
     app.include_router(pages)
     app.include_router(docs_router)
+    openapi.install(app)
     app.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     graphql = GraphQLEndpoint(
         settings.graphql_max_depth, settings.graphql_max_tokens, settings.graphql_max_root_fields
