@@ -17,6 +17,9 @@ import asyncpg
 import httpx
 import pytest
 
+from lumio.api.app import create_app
+from lumio.kit.permissions import RoleName
+from lumio.kit.settings import Settings
 from tests.conftest import Factory
 
 TABLES = ("users", "accounts", "roles", "account_members", "sessions", "api_keys")
@@ -264,3 +267,29 @@ async def test_users_create_without_a_password_does_not_hang(
     run = await lumio("users", "create", email("prompt"))
     assert run.returncode != 0
     assert await counts(db) == before
+
+
+async def test_members_add_role_change_reaches_cached_principals_at_once(
+    lumio: Callable[..., Awaitable[Run]], settings: Settings, factory: Factory
+) -> None:
+    """Issue 10: a role change used to wait out the credential cache; now it is immediate."""
+    account_id, _ = await factory.account()
+    moderator = await factory.member(account_id, RoleName.MODERATOR)
+    slow_cache = settings.model_copy(update={"auth_cache_seconds": 300})
+    application = create_app(slow_cache)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lumio.test") as api:
+            assert (
+                await api.get("/v1/channel-status", headers=moderator.bearer)
+            ).status_code == 200
+            changed = await lumio(
+                "members", "add", str(account_id), moderator.email, "--role", "viewer"
+            )
+            assert changed.returncode == 0, changed.stderr
+            deadline = asyncio.get_running_loop().time() + 3
+            while (
+                await api.get("/v1/channel-status", headers=moderator.bearer)
+            ).status_code != 403:
+                assert asyncio.get_running_loop().time() < deadline, "the old role still works"
+                await asyncio.sleep(0.05)
