@@ -49,6 +49,8 @@ async def test_an_8_mb_header_is_431(limited_server: ApiProcess) -> None:
         except httpx.HTTPError:
             pytest.fail("the server should answer 431, not drop the connection silently")
         assert answer.status_code == 431
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.json()["code"] == "REQUEST_HEADER_FIELDS_TOO_LARGE"
         assert (await client.get("/healthz")).status_code == 200
 
 

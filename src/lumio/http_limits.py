@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 # How long a refused client may go on sending (and be ignored) before the connection closes.
@@ -22,10 +23,23 @@ class _HeadTooLarge(Exception):
 
 
 def _answer(status: bytes, detail: bytes) -> bytes:
-    return (
-        b"HTTP/1.1 " + status + b"\r\ncontent-type: text/plain; charset=utf-8\r\n"
-        b"content-length: " + str(len(detail)).encode() + b"\r\nconnection: close\r\n\r\n" + detail
+    """A problem+json answer, like every other error of the API."""
+    code, _, title = status.decode().partition(" ")
+    body = orjson.dumps(
+        {
+            "type": "about:blank",
+            "title": title,
+            "status": int(code),
+            "code": _CODES[int(code)],
+            "detail": detail.decode(),
+        }
     )
+    head = b"HTTP/1.1 " + status + b"\r\ncontent-type: application/problem+json\r\n"
+    head += b"cache-control: no-store\r\nconnection: close\r\n"
+    return head + b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+
+
+_CODES = {408: "REQUEST_TIMEOUT", 431: "REQUEST_HEADER_FIELDS_TOO_LARGE"}
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
