@@ -10,6 +10,7 @@ import sysconfig
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -17,6 +18,9 @@ import asyncpg
 import httpx
 import pytest
 
+from lumio.api.app import create_app
+from lumio.kit.permissions import RoleName
+from lumio.kit.settings import Settings
 from tests.conftest import Factory
 
 TABLES = ("users", "accounts", "roles", "account_members", "sessions", "api_keys")
@@ -292,3 +296,29 @@ async def test_members_list_set_role_and_remove(
     assert members == 1
     unknown = await lumio("members", "remove", str(account_id), "nobody@example.com")
     assert unknown.returncode == 1 and "not a member" in unknown.stderr
+
+
+async def test_members_add_role_change_reaches_cached_principals_at_once(
+    lumio: Callable[..., Awaitable[Run]], settings: Settings, factory: Factory
+) -> None:
+    """Issue 10: a role change used to wait out the credential cache; now it is immediate."""
+    account_id, _ = await factory.account()
+    moderator = await factory.member(account_id, RoleName.MODERATOR)
+    slow_cache = settings.updated({"api": {"auth_cache": timedelta(seconds=300)}})
+    application = create_app(slow_cache)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://lumio.test") as api:
+            assert (
+                await api.get("/v1/channel-status", headers=moderator.bearer)
+            ).status_code == 200
+            changed = await lumio(
+                "members", "add", str(account_id), moderator.email, "--role", "viewer"
+            )
+            assert changed.returncode == 0, changed.stderr
+            deadline = asyncio.get_running_loop().time() + 3
+            while (
+                await api.get("/v1/channel-status", headers=moderator.bearer)
+            ).status_code != 403:
+                assert asyncio.get_running_loop().time() < deadline, "the old role still works"
+                await asyncio.sleep(0.05)

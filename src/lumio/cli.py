@@ -117,8 +117,19 @@ def members_add(
 ) -> None:
     """Add a user to an account with a role (or change their role)."""
 
-    async def work(pool: asyncpg.Pool, _: Settings) -> UUID:
-        return await accounts.add_member(pool, account_id, email, role)
+    from lumio.auth.service import invalidate_member
+    from lumio.kit.auth_cache import AuthCache
+    from lumio.kit.resources import create_redis
+
+    async def work(pool: asyncpg.Pool, settings: Settings) -> UUID:
+        user_id = await accounts.add_member(pool, account_id, email, role)
+        # A role change takes effect at once in every running API process.
+        redis = create_redis(settings.redis.url or "")
+        try:
+            await invalidate_member(pool, redis, AuthCache(0), account_id, user_id)
+        finally:
+            await redis.aclose()
+        return user_id
 
     typer.echo(with_database(work))
 
@@ -188,9 +199,9 @@ def api_keys_create(
     """Create an API key for a user on one account; the key is printed once, last."""
     from lumio.auth.service import create_api_key
 
-    async def work(pool: asyncpg.Pool, _: Settings) -> str:
+    async def work(pool: asyncpg.Pool, settings: Settings) -> str:
         user_id = await accounts.user_id_by_email(pool, user)
-        created = await create_api_key(pool, user_id, account, name)
+        created = await create_api_key(pool, user_id, account, name, settings.api.api_keys_per_user)
         typer.echo(f"created API key {created.info.id} ({created.info.prefix}…)")
         return created.key
 

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from lumio.api.app import begin_shutdown, create_app
 from lumio.db.pool import DbTimeouts
 from lumio.db.schema import SchemaNotAtHead
+from lumio.http_limits import limited_protocol
 from lumio.kit.settings import Settings
 from lumio.kit.startup import UNREACHABLE, schema_checked, wait_for_database
 
@@ -38,13 +39,23 @@ class Server(uvicorn.Server):
 
 def uvicorn_server(settings: Settings, host: str, port: int) -> Server:
     app = create_app(settings)
+    protocol = limited_protocol(
+        settings.api.http_max_header_bytes,
+        settings.api.http_max_headers,
+        settings.api.http_header_timeout_seconds,
+    )
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=protocol,
         proxy_headers=True,
+        # Only these peers may say who the client is (X-Forwarded-For): sign-in throttling
+        # counts per client address.
+        forwarded_allow_ips=settings.api.forwarded_allow_ips,
+        timeout_keep_alive=settings.api.http_keep_alive_seconds,
+        limit_concurrency=settings.api.http_max_connections,
         access_log=False,
         log_level="info",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -22,8 +23,9 @@ from graphql import get_introspection_query
 from redis.asyncio import Redis
 
 from lumio.accounts import service as accounts
+from lumio.auth.repository import insert_session
 from lumio.kit.permissions import RoleName
-from lumio.kit.secrets import csrf_token_for
+from lumio.kit.secrets import csrf_token_for, new_session_token, token_hash
 from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
 from tests.conftest import Factory, Member
@@ -84,7 +86,10 @@ class State:
 async def snapshot(db: asyncpg.Pool, redis: Redis, world: World) -> State:
     rows: dict[str, list[str]] = {}
     for table in TABLES:
-        records = await db.fetch(f"SELECT t::text AS row FROM {table} t ORDER BY 1")
+        # last_used_at records a key's use (at most once a minute), not a change.
+        records = await db.fetch(
+            f"SELECT (to_jsonb(t) - 'last_used_at')::text AS row FROM {table} t ORDER BY 1"
+        )
         rows[table] = [r["row"] for r in records]
     manual: dict[UUID, tuple[object, int]] = {}
     for account_id in (world.account_id, world.other_account_id):
@@ -123,7 +128,19 @@ async def world(
 
 
 @pytest.fixture
-async def before(db: asyncpg.Pool, redis: Redis, world: World) -> State:
+async def owner_write(db: asyncpg.Pool, world: World) -> dict[str, str]:
+    """A session of the owner with its CSRF token (API keys are managed only so), made
+    directly in the database: cheaper than an Argon2 sign-in for every test."""
+    token = new_session_token()
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    await insert_session(db, token_hash(token), world.owner.user_id, world.account_id, expires)
+    return Session(token, csrf_token_for(token)).write
+
+
+@pytest.fixture
+async def before(
+    db: asyncpg.Pool, redis: Redis, world: World, owner_write: dict[str, str]
+) -> State:
     return await snapshot(db, redis, world)
 
 
@@ -236,12 +253,17 @@ async def test_login_without_a_content_type_is_refused(
 
 
 async def test_create_api_key_refuses_a_non_json_body(
-    api: httpx.AsyncClient, db: asyncpg.Pool, redis: Redis, world: World, before: State
+    api: httpx.AsyncClient,
+    db: asyncpg.Pool,
+    redis: Redis,
+    world: World,
+    before: State,
+    owner_write: dict[str, str],
 ) -> None:
     response = await api.post(
         "/v1/api-keys",
         content=b'{"name": "ci"}',
-        headers={**world.owner.bearer, "Content-Type": "text/plain"},
+        headers={**owner_write, "Content-Type": "text/plain"},
     )
     problem(response, 400, "BAD_REQUEST")
     await assert_unchanged(db, redis, world, before)
@@ -264,12 +286,17 @@ async def test_login_refuses_unknown_fields(
 
 
 async def test_create_api_key_refuses_unknown_fields(
-    api: httpx.AsyncClient, db: asyncpg.Pool, redis: Redis, world: World, before: State
+    api: httpx.AsyncClient,
+    db: asyncpg.Pool,
+    redis: Redis,
+    world: World,
+    before: State,
+    owner_write: dict[str, str],
 ) -> None:
     response = await api.post(
         "/v1/api-keys",
         json={"name": "ci", "accountId": str(world.other_account_id)},
-        headers=world.owner.bearer,
+        headers=owner_write,
     )
     answer = problem(response, 400, "BAD_REQUEST")
     assert "accountId" in answer["detail"]
@@ -345,9 +372,10 @@ async def test_create_api_key_refuses_wrong_types(
     redis: Redis,
     world: World,
     before: State,
+    owner_write: dict[str, str],
     body: object,
 ) -> None:
-    response = await api.post("/v1/api-keys", json=body, headers=world.owner.bearer)
+    response = await api.post("/v1/api-keys", json=body, headers=owner_write)
     problem(response, 400, "BAD_REQUEST")
     await assert_unchanged(db, redis, world, before)
 
@@ -376,21 +404,31 @@ async def test_login_refuses_wrong_types(
 
 
 async def test_revoke_api_key_refuses_a_non_uuid_id(
-    api: httpx.AsyncClient, db: asyncpg.Pool, redis: Redis, world: World, before: State
+    api: httpx.AsyncClient,
+    db: asyncpg.Pool,
+    redis: Redis,
+    world: World,
+    before: State,
+    owner_write: dict[str, str],
 ) -> None:
-    response = await api.delete("/v1/api-keys/not-a-uuid", headers=world.owner.bearer)
+    response = await api.delete("/v1/api-keys/not-a-uuid", headers=owner_write)
     answer = problem(response, 400, "BAD_REQUEST")
     assert "key_id" in answer["detail"]
     await assert_unchanged(db, redis, world, before)
 
 
 async def test_revoke_someone_elses_api_key_is_not_found(
-    api: httpx.AsyncClient, db: asyncpg.Pool, redis: Redis, world: World, before: State
+    api: httpx.AsyncClient,
+    db: asyncpg.Pool,
+    redis: Redis,
+    world: World,
+    before: State,
+    owner_write: dict[str, str],
 ) -> None:
     other_key_id = await db.fetchval(
         "SELECT id FROM api_keys WHERE user_id = $1", world.other_owner.user_id
     )
-    response = await api.delete(f"/v1/api-keys/{other_key_id}", headers=world.owner.bearer)
+    response = await api.delete(f"/v1/api-keys/{other_key_id}", headers=owner_write)
     problem(response, 404, "NOT_FOUND")
     await assert_unchanged(db, redis, world, before)
     still = await api.get("/v1/channel-status", headers=world.other_owner.bearer)
@@ -450,6 +488,7 @@ async def test_oversized_chunked_body_is_413(
     settings: Settings,
     world: World,
     before: State,
+    owner_write: dict[str, str],
 ) -> None:
     # No Content-Length: the limit must count what arrives.
     async def chunks() -> AsyncIterator[bytes]:
@@ -461,7 +500,7 @@ async def test_oversized_chunked_body_is_413(
     response = await api.post(
         "/v1/api-keys",
         content=chunks(),
-        headers={**world.owner.bearer, "Content-Type": "application/json"},
+        headers={**owner_write, "Content-Type": "application/json"},
     )
     assert "content-length" not in response.request.headers
     problem(response, 413, "PAYLOAD_TOO_LARGE")
@@ -554,14 +593,15 @@ async def test_bad_bearer_is_not_rescued_by_a_valid_cookie(
 async def test_revoked_key_is_401(
     api: httpx.AsyncClient, db: asyncpg.Pool, redis: Redis, world: World
 ) -> None:
-    created = await api.post("/v1/api-keys", json={"name": "doomed"}, headers=world.owner.bearer)
+    owner_write = (await sign_in(api, world.owner)).write
+    created = await api.post("/v1/api-keys", json={"name": "doomed"}, headers=owner_write)
     assert created.status_code == 201, created.text
     doomed = {"Authorization": f"Bearer {created.json()['key']}"}
     key_id = created.json()["apiKey"]["id"]
     # Used once, so that it sits in the credential cache when it is revoked.
     assert (await api.get("/v1/channel-status", headers=doomed)).status_code == 200
 
-    revoked = await api.delete(f"/v1/api-keys/{key_id}", headers=world.owner.bearer)
+    revoked = await api.delete(f"/v1/api-keys/{key_id}", headers=owner_write)
     assert revoked.status_code == 204
     before = await snapshot(db, redis, world)
 

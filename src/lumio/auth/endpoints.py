@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 from starlette.responses import Response
 
 from lumio.auth import service
-from lumio.auth.schemas import AccountApiKeyInfo, AccountView, ApiKeyInfo, SessionInfo
+from lumio.auth.schemas import (
+    AccountApiKeyInfo,
+    AccountView,
+    ApiKeyInfo,
+    SessionInfo,
+    SignInAttempt,
+)
+from lumio.auth.throttle import LoginThrottle
 from lumio.kit import secrets
 from lumio.kit.deps import ApiModel, AppResources, CurrentPrincipal
 from lumio.kit.deps import problem_responses as errors
@@ -83,11 +90,23 @@ def _me(principal: Principal, accounts: list[AccountView], csrf: str | None) -> 
     )
 
 
-@router.post("/auth/login", response_model=MeOut, responses=errors(400, 401))
+@router.post(
+    "/auth/login",
+    response_model=MeOut,
+    responses=errors(400, 401, 429),
+    summary="Sign in; failures are throttled per account and address (429 with Retry-After)",
+)
 async def login(body: LoginIn, request: Request, resources: AppResources) -> Response:
     _require_json(request)
     settings = resources.settings
-    result = await service.login(resources.db, body.email, body.password, settings.api.session_ttl)
+    address = request.client.host if request.client else "unknown"
+    result = await service.login(
+        resources.db,
+        LoginThrottle.of(resources.redis, settings),
+        SignInAttempt(body.email, body.password, address),
+        settings.api.session_ttl,
+        resources.hashing,
+    )
     principal = await service.authenticate(
         resources.db, resources.auth_cache, result.session_token, Credential.SESSION
     )
@@ -142,32 +161,57 @@ async def switch_active_account(
 @router.get(
     "/api-keys",
     response_model=list[ApiKeyInfo] | list[AccountApiKeyInfo],
-    responses=errors(401, 403, 404),
+    responses=errors(400, 401, 403, 404),
+    summary="The user's keys on the active account (a key sees only itself), oldest first",
+    description="Paginated: at most `limit` keys; when there are more, the `Link` header "
+    "(rel=next) gives the next page (`after` = the last key's id). `scope=account`: every key "
+    "of the account, with whose it is (Owners only).",
 )
 async def list_api_keys(
-    principal: CurrentPrincipal, resources: AppResources, scope: KeyScope = "own"
+    request: Request,
+    principal: CurrentPrincipal,
+    resources: AppResources,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    after: UUID | None = None,
+    scope: KeyScope = "own",
 ) -> Response:
-    """Your keys on the active account; ``scope=account``: every key of it, with whose it is
-    (Owners only)."""
-    keys: Sequence[ApiKeyInfo]
     if scope == "account":
         keys = await service.list_account_api_keys(resources.db, principal)
-    else:
-        keys = await service.list_api_keys(resources.db, principal)
-    return json_response([key.model_dump(mode="json", by_alias=True) for key in keys])
+        return json_response(_rendered(keys))
+    page = await service.list_api_keys(resources.db, principal, after, limit)
+    response = json_response(_rendered(page.keys))
+    if page.next_after is not None:
+        url = request.url.include_query_params(limit=limit, after=str(page.next_after))
+        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+    return response
+
+
+def _rendered(keys: Sequence[ApiKeyInfo]) -> list[dict[str, object]]:
+    return [key.model_dump(mode="json", by_alias=True) for key in keys]
 
 
 @router.post(
-    "/api-keys", response_model=CreatedApiKeyOut, status_code=201, responses=errors(400, 401, 403)
+    "/api-keys",
+    response_model=CreatedApiKeyOut,
+    status_code=201,
+    responses=errors(400, 401, 403, 404, 409),
+    summary="Create a key (signed-in session with CSRF only; an API key gets 403)",
 )
 async def create_api_key(
     body: CreateApiKeyIn, principal: CurrentPrincipal, resources: AppResources
 ) -> CreatedApiKeyOut:
-    created = await service.create_api_key_for(resources.db, principal, body.name)
+    created = await service.create_api_key_for(
+        resources.db, principal, body.name, resources.settings.api.api_keys_per_user
+    )
     return CreatedApiKeyOut(api_key=created.info, key=created.key)
 
 
-@router.delete("/api-keys/{key_id}", status_code=204, responses=errors(401, 403, 404))
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=204,
+    responses=errors(400, 401, 403, 404),
+    summary="Revoke one key (signed-in session with CSRF only; an API key gets 403)",
+)
 async def revoke_api_key(
     key_id: UUID,
     principal: CurrentPrincipal,

@@ -45,10 +45,30 @@ INSERT_API_KEY = """
 INSERT INTO api_keys (key_hash, prefix, name, user_id, account_id)
 VALUES ($1, $2, $3, $4, $5) RETURNING id, created_at
 """
+# Keyset pages in (created_at, id) order; $3 is the last id of the previous page (or NULL).
 LIST_API_KEYS = """
-SELECT id, prefix, name, created_at, revoked_at FROM api_keys
+SELECT id, prefix, name, created_at, revoked_at, last_used_at FROM api_keys
 WHERE user_id = $1 AND account_id = $2
-ORDER BY created_at
+  AND ($3::uuid IS NULL OR (created_at, id) > (
+      SELECT created_at, id FROM api_keys WHERE id = $3 AND user_id = $1))
+ORDER BY created_at, id
+LIMIT $4
+"""
+GET_API_KEY = """
+SELECT id, prefix, name, created_at, revoked_at, last_used_at FROM api_keys WHERE id = $1
+"""
+# Serialises the key creations of one user, so that the cap holds under concurrent requests.
+LOCK_USER = "SELECT id FROM users WHERE id = $1 FOR UPDATE"
+COUNT_LIVE_API_KEYS = "SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL"
+TOUCH_API_KEY = """
+UPDATE api_keys SET last_used_at = now()
+WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+"""
+# Every credential whose principal names this member: sessions on the account, live keys.
+MEMBER_CREDENTIAL_HASHES = """
+SELECT token_hash FROM sessions WHERE user_id = $1 AND active_account_id = $2
+UNION ALL
+SELECT key_hash FROM api_keys WHERE user_id = $1 AND account_id = $2 AND revoked_at IS NULL
 """
 REVOKE_API_KEY = """
 UPDATE api_keys SET revoked_at = COALESCE(revoked_at, now())
@@ -143,8 +163,31 @@ async def insert_api_key(
     return row["id"], row["created_at"]
 
 
-async def list_api_keys(db: Executor, user_id: UUID, account_id: UUID) -> list[asyncpg.Record]:
-    return list(await db.fetch(LIST_API_KEYS, user_id, account_id))
+async def list_api_keys(
+    db: Executor, user_id: UUID, account_id: UUID, after: UUID | None, limit: int
+) -> list[asyncpg.Record]:
+    return list(await db.fetch(LIST_API_KEYS, user_id, account_id, after, limit))
+
+
+async def get_api_key(db: Executor, key_id: UUID) -> asyncpg.Record | None:
+    return await db.fetchrow(GET_API_KEY, key_id)
+
+
+async def lock_user(db: Executor, user_id: UUID) -> None:
+    await db.execute(LOCK_USER, user_id)
+
+
+async def count_live_api_keys(db: Executor, user_id: UUID) -> int:
+    count: int = await db.fetchval(COUNT_LIVE_API_KEYS, user_id)
+    return count
+
+
+async def touch_api_key(db: Executor, key_id: UUID) -> None:
+    await db.execute(TOUCH_API_KEY, key_id)
+
+
+async def member_credential_hashes(db: Executor, user_id: UUID, account_id: UUID) -> list[bytes]:
+    return [row[0] for row in await db.fetch(MEMBER_CREDENTIAL_HASHES, user_id, account_id)]
 
 
 async def revoke_api_key(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -26,6 +26,7 @@ class ApiKeyInfo(ApiModel):
     name: str
     created_at: datetime
     revoked_at: datetime | None
+    last_used_at: datetime | None = None
 
 
 class AccountApiKeyInfo(ApiKeyInfo):
@@ -58,3 +59,18 @@ class AccountView(ApiModel):
     name: str
     role: str
     active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyPage:
+    keys: list[ApiKeyInfo]
+    # Pass as ``after`` for the next page; None on the last one.
+    next_after: UUID | None
+
+
+@dataclass(frozen=True, slots=True)
+class SignInAttempt:
+    email: str
+    password: str = field(repr=False)
+    # The client's address (from the trusted proxy's X-Forwarded-For, else the peer).
+    address: str = "unknown"

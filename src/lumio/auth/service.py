@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import Executor
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -19,13 +20,16 @@ from lumio.auth.schemas import (
     AccountApiKeyInfo,
     AccountView,
     ApiKeyInfo,
+    ApiKeyPage,
     CreatedApiKey,
     LoginResult,
     SessionInfo,
+    SignInAttempt,
 )
+from lumio.auth.throttle import LoginThrottle
 from lumio.kit import secrets
 from lumio.kit.auth_cache import INVALIDATE_CHANNEL, AuthCache
-from lumio.kit.errors import BadRequest, Forbidden, NotFound, Unauthenticated
+from lumio.kit.errors import BadRequest, Conflict, Forbidden, NotFound, Unauthenticated
 from lumio.kit.permissions import RoleName
 from lumio.kit.principal import Credential, Principal
 
@@ -35,22 +39,41 @@ _BAD_LOGIN = "wrong email or password"
 _SESSION_GONE = "the session has expired or is invalid; sign in again"
 
 
-async def login(db: asyncpg.Pool, email: str, password: str, ttl: timedelta) -> LoginResult:
-    try:
-        email = normalise_email(email)
-    except BadRequest as exc:
-        raise Unauthenticated(_BAD_LOGIN) from exc
-    found = await accounts_repository.user_with_hash(db, email)
-    password_hash = found[1] if found else None
-    if not await passwords.verify_password(password_hash, password) or found is None:
+async def login(
+    db: asyncpg.Pool,
+    throttle: LoginThrottle,
+    attempt: SignInAttempt,
+    ttl: timedelta,
+    hashing: Executor | None = None,
+) -> LoginResult:
+    """Sign in; throttled per account and address, answered alike for unknown and wrong."""
+    email = attempt.email.strip().lower()
+    await asyncio.sleep(await throttle.admit(email, attempt.address))
+    user = await _verified_user(db, email, attempt.password, hashing)
+    if user is None:
+        await throttle.failed(email, attempt.address)
         raise Unauthenticated(_BAD_LOGIN)
-    user = found[0]
-    member_of = await accounts_repository.memberships(db, user.id)
+    await throttle.succeeded(email)
+    member_of = await accounts_repository.memberships(db, user)
     active = member_of[0].account_id if member_of else None
     token = secrets.new_session_token()
     expires = datetime.now(UTC) + ttl
-    await auth_repository.insert_session(db, secrets.token_hash(token), user.id, active, expires)
-    return LoginResult(token, secrets.csrf_token_for(token), user.id, active, expires)
+    await auth_repository.insert_session(db, secrets.token_hash(token), user, active, expires)
+    return LoginResult(token, secrets.csrf_token_for(token), user, active, expires)
+
+
+async def _verified_user(
+    db: asyncpg.Pool, email: str, password: str, hashing: Executor | None
+) -> UUID | None:
+    try:
+        email = normalise_email(email)
+    except BadRequest:
+        email = ""  # still verified against the dummy hash: same time as a wrong password
+    found = await accounts_repository.user_with_hash(db, email) if email else None
+    password_hash = found[1] if found else None
+    if not await passwords.verify_password(password_hash, password, hashing) or found is None:
+        return None
+    return found[0].id
 
 
 async def authenticate(
@@ -68,6 +91,9 @@ async def authenticate(
         failure = _SESSION_GONE
     if principal is None:
         raise Unauthenticated(failure)
+    if credential is Credential.API_KEY:
+        # Only on a cache miss, and the SQL writes at most once a minute per key.
+        await auth_repository.touch_api_key(db, principal.credential_id)
     cache.put(principal)
     return principal
 
@@ -138,21 +164,34 @@ def _key_info(row: asyncpg.Record) -> ApiKeyInfo:
     return ApiKeyInfo.model_validate(dict(row))
 
 
-async def create_api_key(
-    db: asyncpg.Pool, user_id: UUID, account_id: UUID, name: str = ""
-) -> CreatedApiKey:
+def _check_key_name(name: str) -> str:
     name = name.strip()
     if len(name) > 200:
         raise BadRequest("an API key name has at most 200 characters")
+    return name
+
+
+async def create_api_key(
+    db: asyncpg.Pool, user_id: UUID, account_id: UUID, name: str = "", max_live: int | None = None
+) -> CreatedApiKey:
+    """A new key of the user on the account; with ``max_live``, refused past that many live keys."""
+    name = _check_key_name(name)
     if not await accounts_repository.is_member(db, user_id, account_id):
         raise NotFound("the user is not a member of that account")
     key = secrets.new_api_key()
     prefix = key[:12]
-    key_id, created = await auth_repository.insert_api_key(
-        db, secrets.token_hash(key), prefix, name, user_id, account_id
+    async with db.acquire() as conn, conn.transaction():
+        await auth_repository.lock_user(conn, user_id)
+        if max_live is not None and await auth_repository.count_live_api_keys(conn, user_id) >= (
+            max_live
+        ):
+            raise Conflict(f"at most {max_live} live API keys per user; revoke one first")
+        key_id, created = await auth_repository.insert_api_key(
+            conn, secrets.token_hash(key), prefix, name, user_id, account_id
+        )
+    return CreatedApiKey(
+        ApiKeyInfo(id=key_id, prefix=prefix, name=name, created_at=created, revoked_at=None), key
     )
-    info = ApiKeyInfo(id=key_id, prefix=prefix, name=name, created_at=created, revoked_at=None)
-    return CreatedApiKey(info, key)
 
 
 def _active_account(principal: Principal) -> UUID:
@@ -161,13 +200,32 @@ def _active_account(principal: Principal) -> UUID:
     return principal.account_id
 
 
-async def create_api_key_for(db: asyncpg.Pool, principal: Principal, name: str) -> CreatedApiKey:
-    return await create_api_key(db, principal.user_id, _active_account(principal), name)
+def _require_session(principal: Principal, action: str) -> None:
+    # A key that could mint or revoke keys would outlive its own revocation (its children)
+    # or let one leaked key lock its owner out: keys are managed by a signed-in person.
+    if principal.credential is not Credential.SESSION:
+        raise Forbidden(f"{action} API keys needs a signed-in session, not an API key")
 
 
-async def list_api_keys(db: asyncpg.Pool, principal: Principal) -> list[ApiKeyInfo]:
-    rows = await auth_repository.list_api_keys(db, principal.user_id, _active_account(principal))
-    return [_key_info(row) for row in rows]
+async def create_api_key_for(
+    db: asyncpg.Pool, principal: Principal, name: str, max_live: int
+) -> CreatedApiKey:
+    _require_session(principal, "creating")
+    return await create_api_key(db, principal.user_id, _active_account(principal), name, max_live)
+
+
+async def list_api_keys(
+    db: asyncpg.Pool, principal: Principal, after: UUID | None = None, limit: int = 50
+) -> ApiKeyPage:
+    """The user's keys on the active account, a page at a time; a key sees only itself."""
+    if principal.credential is Credential.API_KEY:
+        row = await auth_repository.get_api_key(db, principal.credential_id)
+        own = [_key_info(row)] if row is not None and after is None else []
+        return ApiKeyPage(own, None)
+    account_id = _active_account(principal)
+    rows = await auth_repository.list_api_keys(db, principal.user_id, account_id, after, limit + 1)
+    keys = [_key_info(row) for row in rows[:limit]]
+    return ApiKeyPage(keys, keys[-1].id if len(rows) > limit else None)
 
 
 async def revoke_api_key(
@@ -177,6 +235,7 @@ async def revoke_api_key(
     if principal is None:
         key_hash = await auth_repository.revoke_api_key(db, key_id)
     else:
+        _require_session(principal, "revoking")
         key_hash = await auth_repository.revoke_api_key(
             db, key_id, principal.user_id, _active_account(principal)
         )
@@ -188,11 +247,12 @@ async def revoke_api_key(
 async def invalidate_member(
     db: asyncpg.Pool, redis: Redis, cache: AuthCache, account_id: UUID, user_id: UUID
 ) -> None:
-    """Forget at once every cached credential of a member whose role changed or who left.
+    """A member was removed or their role changed: drop every cached principal of theirs on
+    the account (sessions on it, their keys for it) here and in every API process at once.
 
-    Stands in for the security work's principal invalidation until that is merged.
+    Call it after the change is committed; a later request then reads the new role (or none).
     """
-    for token_hash in await auth_repository.credentials_of_member(db, user_id, account_id):
+    for token_hash in await auth_repository.member_credential_hashes(db, user_id, account_id):
         await forget(redis, cache, token_hash)
 
 

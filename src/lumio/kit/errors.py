@@ -53,3 +53,14 @@ class Unavailable(LumioError):
     status_code = 503
     code = "UNAVAILABLE"
     title = "Service temporarily unavailable"
+
+
+class TooManyRequests(LumioError):
+    status_code = 429
+    code = "TOO_MANY_REQUESTS"
+    title = "Too many requests"
+
+    def __init__(self, detail: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(detail)
+        # Seconds, sent as the Retry-After header.
+        self.retry_after = max(1, retry_after)

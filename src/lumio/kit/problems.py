@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from lumio.kit.errors import LumioError, Unavailable
+from lumio.kit.errors import LumioError, TooManyRequests, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ _HTTP_CODES = {
     405: "METHOD_NOT_ALLOWED",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "TOO_MANY_REQUESTS",
+    431: "REQUEST_HEADER_FIELDS_TOO_LARGE",
 }
 
 # PostgreSQL unreachable or restarting: the request cannot be served now, but may be soon.
@@ -40,18 +42,28 @@ DATABASE_DOWN: tuple[type[Exception], ...] = (
 
 
 def problem(
-    status: int, code: str, title: str, detail: str, extra: dict[str, Any] | None = None
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    extra: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response:
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     body.update(code=code, detail=detail)
     if extra:
         body.update(extra)
-    headers = {"WWW-Authenticate": 'Bearer realm="lumio"'} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="lumio"'
     return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
 
 
 def lumio_problem(error: LumioError) -> Response:
-    return problem(error.status_code, error.code, error.title, error.detail)
+    headers = None
+    if isinstance(error, TooManyRequests):
+        headers = {"Retry-After": str(error.retry_after)}
+    return problem(error.status_code, error.code, error.title, error.detail, headers=headers)
 
 
 async def _on_lumio_error(_: Request, exc: Exception) -> Response:
@@ -72,7 +84,9 @@ async def _on_validation_error(_: Request, exc: Exception) -> Response:
 async def _on_http_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
-    return problem(exc.status_code, code, str(exc.detail), str(exc.detail))
+    # Keeps the headers Starlette sets, such as Allow on a 405.
+    headers = dict(exc.headers or {})
+    return problem(exc.status_code, code, str(exc.detail), str(exc.detail), headers=headers)
 
 
 async def _on_database_down(_: Request, exc: Exception) -> Response:
@@ -80,7 +94,17 @@ async def _on_database_down(_: Request, exc: Exception) -> Response:
     return lumio_problem(Unavailable("the database cannot be reached; try again shortly"))
 
 
+async def _on_unexpected(request: Request, exc: Exception) -> Response:
+    """The last resort: a bug. The client learns nothing of it; the log gets the traceback.
+
+    The fuzz tests fail on any request that ends here.
+    """
+    log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(500, "INTERNAL", "Internal error", "an unexpected error occurred")
+
+
 def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(Exception, _on_unexpected)
     app.add_exception_handler(LumioError, _on_lumio_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(StarletteHTTPException, _on_http_error)

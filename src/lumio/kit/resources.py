@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -39,6 +40,9 @@ class Resources:
     # For the platforms' APIs (resolving a channel when it is linked).
     http: httpx.AsyncClient
     authenticator: Authenticator
+    # CPU-heavy work (Argon2 password verification), bounded so that a flood of sign-ins
+    # leaves cores for every other request (LUMIO_PASSWORD_WORKERS).
+    hashing: ThreadPoolExecutor
     # Set when the server starts to stop: long-lived responses (live streams) end by themselves
     # instead of holding the shutdown open (see lumio.serve).
     shutting_down: asyncio.Event = field(default_factory=asyncio.Event)
@@ -103,11 +107,13 @@ async def open_resources(
     listener = asyncio.create_task(listen_for_invalidations(redis, cache, stop))
     try:
         async with httpx.AsyncClient(timeout=settings.platform_timeout.total_seconds()) as http:
-            resources = Resources(settings, db, redis, cache, http, authenticator)
+            hashing = ThreadPoolExecutor(settings.api.password_workers, "lumio-hashing")
+            resources = Resources(settings, db, redis, cache, http, authenticator, hashing)
             try:
                 yield resources
             finally:
                 resources.shutting_down.set()
+                hashing.shutdown(wait=False, cancel_futures=True)
     finally:
         stop.set()
         await listener

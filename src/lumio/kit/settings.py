@@ -100,6 +100,35 @@ class ApiSettings(BaseSettings):
     graphql_max_tokens: int = Field(default=2000, ge=100)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
+    # Security (issue 10): limits one tenant or one attacker cannot push past.
+    # Live updates: concurrent SSE streams per credential and per API process (then 429).
+    sse_max_per_credential: int = Field(default=10, ge=1)
+    sse_max_per_process: int = Field(default=5000, ge=1)
+    # Sign-in throttling, counted in Redis so every replica agrees: failures within the window
+    # per account (email) and per client address; past them 429 with Retry-After.
+    login_window_seconds: int = Field(default=900, ge=1)
+    login_max_failures: int = Field(default=10, ge=1)
+    login_max_failures_per_address: int = Field(default=50, ge=1)
+    # Each earlier failure adds this much delay before the next answer (doubling, capped).
+    login_delay_base_seconds: float = Field(default=0.1, ge=0)
+    login_delay_max_seconds: float = Field(default=2.0, ge=0)
+    # Argon2 verifications at once per process: a flood of sign-ins leaves CPU for reads.
+    password_workers: int = Field(default=1, ge=1)
+    # Which peers may set X-Forwarded-For / X-Forwarded-Proto (the trusted reverse proxies).
+    forwarded_allow_ips: str = "127.0.0.1"
+    # Live (not revoked) API keys per user.
+    api_keys_per_user: int = Field(default=50, ge=1)
+    # HTTP server limits applied by `lumio api` (keep a reverse proxy in front anyway).
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    http_max_headers: int = Field(default=100, ge=8)
+    # Whole request head (line and headers) must arrive within this; also the idle limit of a
+    # new connection before its first request.
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    http_keep_alive_seconds: int = Field(default=5, ge=1)
+    http_max_connections: int = Field(default=10_000, ge=1)
+    # GraphQL: root fields (aliases included) in one operation.
+    graphql_max_root_fields: int = Field(default=20, ge=1)
+
 
 class DatabaseSettings(BaseSettings):
     model_config = _group("LUMIO_DB_")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Callable
-from uuid import UUID
 
 from fastapi import APIRouter, Request
 
@@ -14,6 +13,7 @@ from lumio.kit.permissions import Permission
 from lumio.kit.problems import DATABASE_DOWN
 from lumio.kit.request_auth import authenticate_request
 from lumio.kit.resources import Resources
+from lumio.live.hub import LiveHub, Subscription
 from lumio.live.stream import AccountStream, EventStreamResponse, Verdict, verdict
 
 router = APIRouter(tags=["live updates"])
@@ -23,17 +23,25 @@ router = APIRouter(tags=["live updates"])
     "/events",
     response_class=EventStreamResponse,
     status_code=200,
-    responses={200: {"content": {"text/event-stream": {}}}, **errors(401, 403)},
+    responses={200: {"content": {"text/event-stream": {}}}, **errors(401, 403, 429)},
     summary="Server-Sent Events of the active account: hello, status, resync, heartbeat, bye",
+    description="At most LUMIO_SSE_MAX_PER_CREDENTIAL streams per credential and "
+    "LUMIO_SSE_MAX_PER_PROCESS per server process; past them 429 with Retry-After.",
 )
 async def stream_events(
     request: Request, principal: CurrentPrincipal, resources: AppResources
 ) -> EventStreamResponse:
     account_id = principal.require(Permission.SPOTIFY_READ)
-    return account_stream(request, resources, account_id)
+    hub: LiveHub = request.app.state.live_hub
+    subscription = hub.open(account_id, principal.token_hash)
+    return account_stream(request, resources, subscription)
 
 
-def account_stream(request: Request, resources: Resources, account_id: UUID) -> EventStreamResponse:
+def account_stream(
+    request: Request, resources: Resources, subscription: Subscription
+) -> EventStreamResponse:
+    account_id = subscription.account_id
+
     async def recheck() -> Verdict:
         try:
             current = await authenticate_request(request, "GET")
@@ -47,6 +55,6 @@ def account_stream(request: Request, resources: Resources, account_id: UUID) -> 
         def stopping() -> bool:
             return client_gone() or resources.shutting_down.is_set()
 
-        return AccountStream(resources.redis, account_id, recheck, stopping).frames()
+        return AccountStream(subscription.received, account_id, recheck, stopping).frames()
 
-    return EventStreamResponse(frames)
+    return EventStreamResponse(frames, subscription.close)

@@ -23,14 +23,12 @@ from enum import StrEnum
 from uuid import UUID
 
 import orjson
-from redis.asyncio import Redis
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from lumio.events.schemas import channel_for
 from lumio.kit.permissions import Permission
 from lumio.kit.principal import Principal
-from lumio.kit.pubsub import Kind, Received, follow
+from lumio.kit.pubsub import Kind, Received
 
 
 class Verdict(StrEnum):
@@ -82,7 +80,8 @@ class StreamConfig:
 class AccountStream:
     """The frames of one account's stream, until ``stopping()`` says so or the recheck fails."""
 
-    redis: Redis
+    # The account's channel as ``follow`` would yield it (the process's LiveHub gives it).
+    source: Callable[[float], AsyncGenerator[Received, None]]
     account_id: UUID
     recheck: Recheck
     stopping: Callable[[], bool]
@@ -93,9 +92,7 @@ class AccountStream:
         next_heartbeat = loop.time() + self.config.heartbeat_seconds
         next_recheck = loop.time() + self.config.recheck_seconds
         greeted = False
-        source = follow(
-            self.redis, channel_for(self.account_id), poll_seconds=self.config.poll_seconds
-        )
+        source = self.source(self.config.poll_seconds)
         async with contextlib.aclosing(source) as received:
             async for item in received:
                 if self.stopping():
@@ -141,11 +138,16 @@ class EventStreamResponse(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, frames: Callable[[Callable[[], bool]], AsyncGenerator[bytes, None]]) -> None:
+    def __init__(
+        self,
+        frames: Callable[[Callable[[], bool]], AsyncGenerator[bytes, None]],
+        on_close: Callable[[], None] = lambda: None,
+    ) -> None:
         # No body and so no Content-Length, as StreamingResponse does.
         self.status_code = 200
         self.background = None
         self.frames = frames
+        self.on_close = on_close
         # Proxies such as nginx must pass each frame on at once.
         self.init_headers({"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
@@ -163,6 +165,7 @@ class EventStreamResponse(Response):
         except OSError:
             pass  # the client went away while we were writing (ASGI 2.4 servers say so)
         finally:
+            self.on_close()
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher

@@ -33,13 +33,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from lumio.api.graphql import fastpath
-from lumio.api.graphql.limits import depth_limit
+from lumio.api.graphql.limits import StorableStrings, depth_limit, root_field_limit
 from lumio.api.graphql.schema import schema as strawberry_schema
 from lumio.kit.errors import BadRequest, LumioError, Unavailable
 from lumio.kit.graphql import Context
 from lumio.kit.problems import DATABASE_DOWN
 from lumio.kit.request_auth import authenticate_request
 from lumio.kit.resources import resources_of
+from lumio.kit.text import NOT_STORABLE, all_storable, storable
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,17 @@ class Prepared:
 class DocumentCache:
     """Parsed and validated documents by query text (bounded, least recently used out)."""
 
-    def __init__(self, schema: GraphQLSchema, max_depth: int, max_tokens: int) -> None:
+    def __init__(
+        self, schema: GraphQLSchema, max_depth: int, max_tokens: int, max_root_fields: int
+    ) -> None:
         self.schema = schema
         self.max_tokens = max_tokens
-        self.rules = (*specified_rules, depth_limit(max_depth))
+        self.rules = (
+            *specified_rules,
+            depth_limit(max_depth),
+            root_field_limit(max_root_fields),
+            StorableStrings,
+        )
         self._entries: OrderedDict[str, Prepared] = OrderedDict()
         self._max_entries = 1000
 
@@ -156,13 +164,15 @@ def _check_params(params: dict[str, Any]) -> tuple[str, dict[str, Any] | None, s
         raise BadRequest("'variables' must be an object")
     if operation is not None and not isinstance(operation, str):
         raise BadRequest("'operationName' must be a string")
+    if not all_storable(variables) or not storable(operation or ""):
+        raise BadRequest(NOT_STORABLE)
     return query, variables, operation
 
 
 class GraphQLEndpoint:
-    def __init__(self, max_depth: int, max_tokens: int) -> None:
+    def __init__(self, max_depth: int, max_tokens: int, max_root_fields: int = 20) -> None:
         self.schema = strawberry_schema._schema
-        self.documents = DocumentCache(self.schema, max_depth, max_tokens)
+        self.documents = DocumentCache(self.schema, max_depth, max_tokens, max_root_fields)
 
     async def handle(self, request: Request) -> Response:
         try:

@@ -1,4 +1,6 @@
-"""The query depth limit, counting every field, introspection included (DESIGN §7).
+"""Validation rules beyond the specification's: the query depth limit, counting every field,
+introspection included (DESIGN §7); a cap on root fields (aliases included) per operation, so one
+request cannot run the same resolver hundreds of times; and string literals PostgreSQL can store.
 
 Strawberry's own depth limiter skips fields that start with ``__``, which leaves
 ``__schema { types { fields { type { ofType ... } } } }`` unbounded; this rule counts them.
@@ -16,8 +18,11 @@ from graphql import (
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     ValidationRule,
 )
+
+from lumio.kit.text import NOT_STORABLE, storable
 
 
 def _depth(
@@ -60,3 +65,49 @@ def depth_limit(max_depth: int) -> type[ValidationRule]:
                 )
 
     return DepthLimit
+
+
+def _root_fields(
+    selection_set: SelectionSetNode,
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: frozenset[str],
+) -> int:
+    """Fields at the root of an operation, through fragments (each spread counted as used)."""
+    count = 0
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            count += 1
+        elif isinstance(selection, InlineFragmentNode):
+            count += _root_fields(selection.selection_set, fragments, seen)
+        elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                inner_seen = seen | {selection.name.value}
+                count += _root_fields(fragment.selection_set, fragments, inner_seen)
+    return count
+
+
+def root_field_limit(max_fields: int) -> type[ValidationRule]:
+    class RootFieldLimit(ValidationRule):
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_: Any) -> None:
+            fragments = {
+                d.name.value: d
+                for d in self.context.document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            }
+            if _root_fields(node.selection_set, fragments, frozenset()) > max_fields:
+                self.report_error(
+                    GraphQLError(
+                        f"an operation may select at most {max_fields} root fields "
+                        "(aliases included)",
+                        node,
+                    )
+                )
+
+    return RootFieldLimit
+
+
+class StorableStrings(ValidationRule):
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> None:
+        if not storable(node.value):
+            self.report_error(GraphQLError(NOT_STORABLE, node))
