@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from lumio import __version__
 from lumio.api.graphql.endpoint import GraphQLEndpoint
-from lumio.api.routes import pages, v1
+from lumio.api.routes import pages, v1, webhooks
 from lumio.auth.service import authenticate
 from lumio.channel_status.endpoints import channel_status_route
 from lumio.kit.middleware import BodySizeLimit
@@ -70,6 +70,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_route("/v1/channel-status", channel_status_route, ["GET"], include_in_schema=False)
     app.include_router(v1)
     app.include_router(pages)
+    app.include_router(webhooks)
     app.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     graphql = GraphQLEndpoint(settings.graphql_max_depth, settings.graphql_max_tokens)
     app.add_route("/graphql", graphql.handle, methods=["GET", "POST"], include_in_schema=False)

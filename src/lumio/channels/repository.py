@@ -81,6 +81,18 @@ SET leased_until = NULL, lease_token = NULL, next_poll_at = COALESCE($2, next_po
 WHERE lease_token = $1
 """
 
+# A push hint: every account linking this platform channel is due now (a channel under lease
+# is rescheduled by its worker, which reads the hint when it stores the batch).
+MAKE_DUE = """
+UPDATE platform_channels SET next_poll_at = LEAST(next_poll_at, $3)
+WHERE platform = $1 AND channel_id = $2
+RETURNING account_id
+"""
+
+IS_LINKED = (
+    "SELECT EXISTS (SELECT 1 FROM platform_channels WHERE platform = $1 AND channel_id = $2)"
+)
+
 NEXT_DUE = "SELECT min(next_poll_at) FROM platform_channels WHERE platform = $1"
 
 
@@ -167,3 +179,15 @@ async def release(db: Executor, token: UUID, next_poll_at: datetime | None) -> N
 async def next_due(db: Executor, platform: Platform) -> datetime | None:
     due: datetime | None = await db.fetchval(NEXT_DUE, platform.value)
     return due
+
+
+async def make_due(db: Executor, platform: Platform, channel_id: str, now: datetime) -> int:
+    """Make every link of this platform channel due at ``now``; returns how many there are."""
+    rows = await db.fetch(MAKE_DUE, platform.value, channel_id, now)
+    return len(rows)
+
+
+async def is_linked(db: Executor, platform: Platform, channel_id: str) -> bool:
+    """Does any account link this platform channel?"""
+    linked: bool = await db.fetchval(IS_LINKED, platform.value, channel_id)
+    return linked

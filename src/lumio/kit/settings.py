@@ -90,6 +90,17 @@ class Settings(BaseSettings):
     # Where `lumio worker` serves Prometheus metrics (0: not served).
     worker_metrics_port: int = Field(default=0, ge=0, le=65535)
 
+    # --- Push ingestion (issue 11): platform callbacks as hints. Unset public URL: poll only. ---
+    # The base URL at which the platforms reach this installation, e.g. https://lumio.example.com.
+    public_url: str = ""
+    # The EventSub webhook secret (10 to 100 ASCII characters) Twitch signs every message with.
+    twitch_eventsub_secret: str = Field(default="", repr=False)
+    youtube_websub_hub: str = "https://pubsubhubbub.appspot.com/subscribe"
+    # The offline poll interval of a channel whose push subscriptions are enabled (the safety net).
+    poll_offline_with_push_seconds: float = Field(default=300.0, gt=0)
+    # How often `lumio worker` compares the subscriptions with the platform's own list.
+    push_reconcile_seconds: float = Field(default=180.0, gt=0)
+
     # Spotify (DESIGN §6): the app's credentials, base URLs (tests and `lumio dev` use a fake),
     # and where Spotify sends the browser back (default: this API's /v1/spotify/callback).
     spotify_client_id: str = ""
@@ -140,6 +151,22 @@ class Settings(BaseSettings):
         if not all(_is_aes256_key(key) for key in value):
             raise ValueError(_KEY_HELP.format(name="every key of LUMIO_SPOTIFY_TOKEN_OLD_KEYS"))
         return value
+
+    @field_validator("twitch_eventsub_secret")
+    @classmethod
+    def _check_twitch_eventsub_secret(cls, value: str) -> str:
+        if value and not (10 <= len(value) <= 100 and value.isascii() and value.isprintable()):
+            raise ValueError("LUMIO_TWITCH_EVENTSUB_SECRET must be 10 to 100 ASCII characters")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError(
+                "LUMIO_PUBLIC_URL must be an http(s):// URL, e.g. https://lumio.example.com"
+            )
+        return value.rstrip("/")
 
     @field_validator("redis_url")
     @classmethod
