@@ -12,10 +12,17 @@ from prometheus_client import start_http_server
 
 from lumio.db.pool import create_pool
 from lumio.detection.metrics import WorkerMetrics
+from lumio.detection.wakeups import follow_wakes
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker, worker_id
 from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings
+from lumio.platforms.base import Platform
+from lumio.platforms.kick import KickAdapter
 from lumio.platforms.registry import build_adapter, configured_platforms
+from lumio.platforms.twitch import TwitchAdapter
+from lumio.push.reconcile import PushReconciler, build_clients
+from lumio.push.service import push_platforms
+from lumio.push.twitch import HeaderSource
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +55,19 @@ async def run_worker(settings: Settings) -> None:
             for p in platforms
         ]
         worker = Worker(pollers, settings.worker_concurrency)
+        clients = build_clients(settings, http, _app_headers(pollers))
+        reconciler = PushReconciler(db, redis, settings, clients, metrics)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             # Finish (or give back) the batches in hand, then exit.
-            loop.add_signal_handler(sig, worker.stop)
+            loop.add_signal_handler(sig, lambda: (worker.stop(), reconciler.stop()))
         log.info(
             "worker %s polling %s", worker_id(), ", ".join(p.value for p in platforms) or "nothing"
         )
+        if push_platforms(settings):
+            log.info("push on for %s", ", ".join(sorted(p.value for p in push_platforms(settings))))
         try:
-            await worker.run()
+            await asyncio.gather(worker.run(), follow_wakes(redis, worker), reconciler.start())
         finally:
             for poller in pollers:
                 with contextlib.suppress(Exception):
@@ -64,3 +75,12 @@ async def run_worker(settings: Settings) -> None:
             await redis.aclose()
             await db.close()
     log.info("worker %s stopped", worker_id())
+
+
+def _app_headers(pollers: list[PlatformPoller]) -> dict[Platform, HeaderSource]:
+    """The adapters that own an app token lend it to the subscription clients."""
+    headers: dict[Platform, HeaderSource] = {}
+    for poller in pollers:
+        if isinstance(poller.adapter, TwitchAdapter | KickAdapter):
+            headers[poller.platform] = poller.adapter.app_headers
+    return headers

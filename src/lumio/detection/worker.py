@@ -28,6 +28,7 @@ from lumio.channels import repository as channels_repository
 from lumio.channels.schemas import ClaimedChannel, PollOutcome
 from lumio.detection.budget import PlatformBudget
 from lumio.detection.metrics import WorkerMetrics
+from lumio.detection.push_hints import PushIntervals, arm, fresh_online, push_delay
 from lumio.detection.state_machine import (
     ChannelState,
     DetectorConfig,
@@ -40,6 +41,9 @@ from lumio.events.publisher import publish
 from lumio.events.schemas import Reason, StatusEvent
 from lumio.kit.settings import Settings
 from lumio.platforms.base import Observation, ObservationKind, Platform, PlatformAdapter
+from lumio.push import repository as push_repository
+from lumio.push.schemas import PushFacts
+from lumio.push.service import push_platforms
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,8 @@ class PollerConfig:
     # How late the oldest channel of a partial batch may get while more channels come due.
     batch_wait: timedelta = timedelta(seconds=0)
     daily_quota: int | None = None
+    # Set when this platform's pushes are taken (LUMIO_PUBLIC_URL and its credentials).
+    push: PushIntervals | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, platform: Platform) -> PollerConfig:
@@ -82,7 +88,17 @@ class PollerConfig:
                 seconds=min(settings.poll_batch_wait_seconds, settings.poll_offline_seconds / 20)
             ),
             daily_quota=settings.youtube_daily_quota if platform is Platform.YOUTUBE else None,
+            push=_push_intervals(settings, platform),
         )
+
+
+def _push_intervals(settings: Settings, platform: Platform) -> PushIntervals | None:
+    if platform not in push_platforms(settings):
+        return None
+    return PushIntervals(
+        offline=timedelta(seconds=settings.poll_offline_with_push_seconds),
+        unconfirmed=timedelta(seconds=settings.poll_settling_seconds),
+    )
 
 
 @dataclass(slots=True)
@@ -159,7 +175,10 @@ class PlatformPoller:
             # them back; they go out in a full batch, or once the oldest is batch_wait late.
             await channels_repository.release(self.db, token, None)
             return 0
-        states = [_restore(channel) for channel in claimed]
+        facts = await self._push_facts(claimed)
+        states = [
+            arm(_restore(c), facts.get(c.channel_id), now, self.config.detector) for c in claimed
+        ]
         try:
             observations = await self._observe(claimed, states)
         except BaseException:
@@ -167,11 +186,36 @@ class PlatformPoller:
             with contextlib.suppress(Exception):
                 await asyncio.shield(channels_repository.release(self.db, token, now))
             raise
-        batch = self._decide(claimed, states, observations)
+        batch = self._decide(claimed, states, observations, facts, now)
         events = await self._store(batch, token)
+        self._hint_latency(facts, now)
         await publish(self.redis, events)
         await self._account(observations, events, batch)
         return len(claimed)
+
+    async def _push_facts(self, claimed: Sequence[ClaimedChannel]) -> dict[str, PushFacts]:
+        """Push health and hints of the claimed channels (nothing when push is off)."""
+        if self.config.push is None:
+            return {}
+        ids = sorted({c.channel_id for c in claimed})
+        facts = await push_repository.facts(self.db, self.platform, ids)
+        now = self.clock()
+        for fact in facts.values():
+            if fact.online is not None and fresh_online(fact, now):
+                # YouTube: the notified video is a candidate even before the feed lists it.
+                self.adapter.remember_live(fact.channel_id, fact.online.stream_id)
+        return facts
+
+    def _hint_latency(self, facts: dict[str, PushFacts], claimed_at: datetime) -> None:
+        committed = self.clock()
+        for fact in facts.values():
+            # Hints this batch answered: those that arrived shortly before its claim.
+            if fact.hinted_at is not None and timedelta(
+                0
+            ) <= claimed_at - fact.hinted_at < timedelta(seconds=30):
+                self.metrics.hint_latency.labels(self.platform).observe(
+                    (committed - fact.hinted_at).total_seconds()
+                )
 
     async def _observe(
         self, claimed: Sequence[ClaimedChannel], states: Sequence[ChannelState]
@@ -194,6 +238,8 @@ class PlatformPoller:
         claimed: Sequence[ClaimedChannel],
         states: Sequence[ChannelState],
         observations: dict[str, Observation],
+        facts: dict[str, PushFacts],
+        claimed_at: datetime,
     ) -> _Batch:
         now = self.clock()
         batch = _Batch()
@@ -207,7 +253,8 @@ class PlatformPoller:
             )
             transition = step(state, observation, now, self.config.detector)
             batch.transitions.append((channel, transition))
-            batch.outcomes.append(self._outcome(channel, observation, transition, now))
+            delay = self._delay(transition.state, facts.get(channel.channel_id), claimed_at, now)
+            batch.outcomes.append(self._outcome(channel, observation, transition, now, delay))
             write = transition.write_for(channel.account_id, channel.platform)
             if isinstance(write, OnlineWrite):
                 batch.online.append(write)
@@ -223,8 +270,8 @@ class PlatformPoller:
         observation: Observation,
         transition: Transition,
         now: datetime,
+        delay: timedelta,
     ) -> PollOutcome:
-        delay = next_poll_delay(transition.state, self.config.intervals)
         errors, last_error = 0, None
         if observation.kind is ObservationKind.UNKNOWN:
             errors = channel.consecutive_errors + 1
@@ -240,6 +287,14 @@ class PlatformPoller:
             last_error,
             now,
         )
+
+    def _delay(
+        self, state: ChannelState, fact: PushFacts | None, claimed_at: datetime, now: datetime
+    ) -> timedelta:
+        delay = next_poll_delay(state, self.config.intervals)
+        if self.config.push is None:
+            return delay
+        return push_delay(state, fact, delay, self.config.push, claimed_at, now)
 
     async def _store(self, batch: _Batch, token: UUID) -> list[StatusEvent]:
         async with self.db.acquire() as conn, conn.transaction():
@@ -303,9 +358,19 @@ class Worker:
         self.pollers = list(pollers)
         self.concurrency = concurrency
         self.stopping = asyncio.Event()
+        # Set by a push hint (wake) or stop: a pausing loop of that platform claims at once.
+        self._wakes = {poller.platform: asyncio.Event() for poller in self.pollers}
 
     def stop(self) -> None:
         self.stopping.set()
+        for event in self._wakes.values():
+            event.set()
+
+    def wake(self, platform: Platform) -> None:
+        """A channel of ``platform`` became due now (a push hint): end the pauses."""
+        event = self._wakes.get(platform)
+        if event is not None:
+            event.set()
 
     async def run(self) -> None:
         loops = [
@@ -336,8 +401,11 @@ class Worker:
             if polled < poller.adapter.batch_size:
                 # Nothing more is due (or a partial batch went back): a claim now would send a
                 # near-empty batch (a request for a handful of channels).
-                await self._pause(random.uniform(0.5, 1.0))
+                await self._pause(random.uniform(0.5, 1.0), poller.platform)
 
-    async def _pause(self, seconds: float) -> None:
+    async def _pause(self, seconds: float, platform: Platform | None = None) -> None:
+        event = self._wakes.get(platform) if platform is not None else None
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), seconds)
+            await asyncio.wait_for((event or self.stopping).wait(), seconds)
+        if event is not None and not self.stopping.is_set():
+            event.clear()

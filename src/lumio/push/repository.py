@@ -59,9 +59,13 @@ RETURNING ps.platform, ps.channel_id, ps.topic, ps.status, ps.external_id, ps.at
             WHERE pc.platform = ps.platform AND pc.channel_id = ps.channel_id) AS linked
 """
 
+# A verification that arrived before this write (the challenge races the create's answer) has
+# enabled the same subscription already: pending does not undo it.
 FINISH = """
 UPDATE push_subscriptions SET
-    status = $4, external_id = $5, reason = $6, attempts = $7, next_attempt_at = $8,
+    status = CASE WHEN status = 'enabled' AND $4 = 'pending' AND external_id IS NOT DISTINCT FROM $5
+                  THEN 'enabled' ELSE $4 END,
+    external_id = $5, reason = $6, attempts = $7, next_attempt_at = $8,
     expires_at = $9, leased_until = NULL, lease_token = NULL, updated_at = now()
 WHERE platform = $1 AND channel_id = $2 AND topic = $3 AND lease_token = $10
 """
@@ -73,6 +77,16 @@ WHERE platform = $1 AND channel_id = $2 AND topic = $3 AND lease_token = $4
 
 EXTERNAL_IDS = """
 SELECT external_id FROM push_subscriptions WHERE platform = $1 AND external_id IS NOT NULL
+"""
+
+# Enabled here but gone (or not enabled) at the platform: recreate. Recent rows are spared, their
+# verification may still be on its way.
+MARK_MISSING = """
+UPDATE push_subscriptions SET status = 'failed', reason = 'missing at the platform',
+    next_attempt_at = $3, updated_at = now()
+WHERE platform = $1 AND status = 'enabled' AND external_id IS NOT NULL
+  AND NOT external_id = ANY($2::text[]) AND updated_at < $3 - interval '1 minute'
+RETURNING 1
 """
 
 FIND = """
@@ -175,6 +189,10 @@ async def delete_claimed(db: Executor, key: SubscriptionKey, token: UUID) -> Non
 
 async def external_ids(db: Executor, platform: Platform) -> set[str]:
     return {r["external_id"] for r in await db.fetch(EXTERNAL_IDS, platform.value)}
+
+
+async def mark_missing(db: Executor, platform: Platform, present: list[str], now: datetime) -> int:
+    return len(await db.fetch(MARK_MISSING, platform.value, present, now))
 
 
 async def find(db: Executor, key: SubscriptionKey) -> KnownSubscription | None:

@@ -128,6 +128,13 @@ def _ours(known: KnownSubscription | None, subscription_id: str | None) -> bool:
     return subscription_id is None or known.external_id in (None, subscription_id)
 
 
+def _requested(known: KnownSubscription | None, subscription_id: str) -> bool:
+    """A verification of a subscription we asked for: none enabled yet, or this very one."""
+    if known is None:
+        return False
+    return known.status != "enabled" or known.external_id in (None, subscription_id)
+
+
 # --- Twitch EventSub ---
 
 
@@ -170,7 +177,7 @@ async def _twitch_challenge(
     ctx: PushContext, key: SubscriptionKey, known: KnownSubscription | None, message: twitch.Message
 ) -> Reply:
     # Only subscriptions this installation asked for (a row exists for the channel and type).
-    if not _ours(known, message.subscription_id) or not isinstance(message.challenge, str):
+    if not _requested(known, message.subscription_id) or not isinstance(message.challenge, str):
         raise await _reject(ctx, Platform.TWITCH, NotFound("no such subscription was requested"))
     await repository.enable(ctx.db, key, message.subscription_id, None)
     return Reply(200, message.challenge)
