@@ -60,7 +60,7 @@ async def run_worker(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             # Finish (or give back) the batches in hand, then exit.
-            loop.add_signal_handler(sig, lambda: (worker.stop(), reconciler.stop()))
+            loop.add_signal_handler(sig, _stop_all, worker, reconciler)
         log.info(
             "worker %s polling %s", worker_id(), ", ".join(p.value for p in platforms) or "nothing"
         )
@@ -84,3 +84,8 @@ def _app_headers(pollers: list[PlatformPoller]) -> dict[Platform, HeaderSource]:
         if isinstance(poller.adapter, TwitchAdapter | KickAdapter):
             headers[poller.platform] = poller.adapter.app_headers
     return headers
+
+
+def _stop_all(worker: Worker, reconciler: PushReconciler) -> None:
+    worker.stop()
+    reconciler.stop()
