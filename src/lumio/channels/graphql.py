@@ -18,6 +18,8 @@ class LinkedChannelType:
     display_name: str
     last_polled_at: datetime | None
     last_error: str | None
+    push_status: str
+    push_last_message_at: datetime | None
 
     @classmethod
     def of(cls, channel: LinkedChannel) -> LinkedChannelType:
@@ -27,6 +29,8 @@ class LinkedChannelType:
             display_name=channel.display_name,
             last_polled_at=channel.last_polled_at,
             last_error=channel.last_error,
+            push_status=channel.push_status,
+            push_last_message_at=channel.push_last_message_at,
         )
 
 

@@ -18,6 +18,9 @@ class LinkedChannel:
     display_name: str
     last_polled_at: datetime | None
     last_error: str | None
+    # Push ingestion: none | pending | enabled | failed | revoked, and the last verified message.
+    push_status: str = "none"
+    push_last_message_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -19,6 +20,7 @@ from lumio.kit.principal import Principal
 from lumio.kit.settings import Settings
 from lumio.platforms.base import ChannelNotFound, Platform, PlatformError
 from lumio.platforms.registry import build_adapter, configured_platforms
+from lumio.push import repository as push_repository
 
 
 def parse_platform(value: str) -> Platform:
@@ -53,7 +55,7 @@ async def link_channel(
     finally:
         await adapter.aclose()
     await repository.link(db, account_id, platform, resolved.channel_id, resolved.display_name)
-    return next(c for c in await repository.list_linked(db, account_id) if c.platform is platform)
+    return next(c for c in await linked_channels(db, account_id) if c.platform is platform)
 
 
 async def unlink_channel(
@@ -90,4 +92,16 @@ async def unlink_for(db: asyncpg.Pool, redis: Redis, principal: Principal, platf
 
 async def list_for(db: asyncpg.Pool, principal: Principal) -> list[LinkedChannel]:
     account_id = principal.require(Permission.SPOTIFY_READ)
-    return await repository.list_linked(db, account_id)
+    return await linked_channels(db, account_id)
+
+
+async def linked_channels(db: asyncpg.Pool, account_id: UUID) -> list[LinkedChannel]:
+    """The account's links, each with its push status (issue 11)."""
+    linked = await repository.list_linked(db, account_id)
+    push = await push_repository.channel_push(db, [(c.platform, c.channel_id) for c in linked])
+    return [
+        replace(c, push_status=p.status.value, push_last_message_at=p.last_message_at)
+        if (p := push.get((c.platform, c.channel_id)))
+        else c
+        for c in linked
+    ]

@@ -83,9 +83,9 @@ SELECT external_id FROM push_subscriptions WHERE platform = $1 AND external_id I
 # verification may still be on its way.
 MARK_MISSING = """
 UPDATE push_subscriptions SET status = 'failed', reason = 'missing at the platform',
-    next_attempt_at = $3, updated_at = now()
+    next_attempt_at = $3::timestamptz, updated_at = now()
 WHERE platform = $1 AND status = 'enabled' AND external_id IS NOT NULL
-  AND NOT external_id = ANY($2::text[]) AND updated_at < $3 - interval '1 minute'
+  AND NOT external_id = ANY($2::text[]) AND updated_at < $3::timestamptz - interval '1 minute'
 RETURNING 1
 """
 

@@ -77,6 +77,8 @@ class FakeChannel:
     # /helix/streams request leaves the channel out (same stream id and started_at when it is back).
     flapping: bool = False
     flap_seen: int = 0
+    # Helix behind EventSub: the next this many /helix/streams reads leave the channel out.
+    lag_reads: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -200,6 +202,11 @@ class FakeTwitchState:
 
     def set_offline(self, channel_id: str) -> FakeChannel:
         return self.update_channel(channel_id, live=False)
+
+    def lag(self, channel_id: str, reads: int) -> None:
+        """Helix leaves the channel out of its next ``reads`` answers (its cache lags)."""
+        with self._lock:
+            self._channels[channel_id].lag_reads = reads
 
     def channel(self, channel_id: str) -> FakeChannel:
         with self._lock:
@@ -568,6 +575,9 @@ def _builder(
 
 def _shown_now(channel: FakeChannel) -> bool:
     """Whether this request sees the channel; a flapping one is seen every other time."""
+    if channel.lag_reads > 0:
+        channel.lag_reads -= 1
+        return False
     if not channel.flapping:
         return True
     channel.flap_seen += 1
