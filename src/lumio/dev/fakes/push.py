@@ -41,6 +41,7 @@ class Delivery:
     url: str
     headers: dict[str, str]
     body: bytes
+    method: str = "POST"
 
 
 Builder = Callable[[Signing], Delivery]
@@ -151,7 +152,9 @@ class PushSender:
         delivery = item.delivery
         response: httpx.Response | None = None
         try:
-            response = client.post(delivery.url, content=delivery.body, headers=delivery.headers)
+            response = client.request(
+                delivery.method, delivery.url, content=delivery.body, headers=delivery.headers
+            )
             self._count(str(response.status_code))
         except httpx.HTTPError as exc:
             log.info("fake push to %s failed: %s", delivery.url, exc)
