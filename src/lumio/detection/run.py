@@ -55,7 +55,7 @@ async def run_worker(settings: Settings) -> None:
             for p in platforms
         ]
         worker = Worker(pollers, settings.worker_concurrency)
-        clients = build_clients(settings, http, _app_headers(pollers))
+        clients = build_clients(settings, http, app_headers(pollers))
         reconciler = PushReconciler(db, redis, settings, clients, metrics)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -77,7 +77,7 @@ async def run_worker(settings: Settings) -> None:
     log.info("worker %s stopped", worker_id())
 
 
-def _app_headers(pollers: list[PlatformPoller]) -> dict[Platform, HeaderSource]:
+def app_headers(pollers: list[PlatformPoller]) -> dict[Platform, HeaderSource]:
     """The adapters that own an app token lend it to the subscription clients."""
     headers: dict[Platform, HeaderSource] = {}
     for poller in pollers:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,8 @@ from lumio.channels import repository as channels_repository
 from lumio.channels.service import link_channel
 from lumio.db.pool import create_pool
 from lumio.detection.metrics import WorkerMetrics
+from lumio.detection.run import app_headers
+from lumio.detection.wakeups import follow_wakes
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
 from lumio.dev.demo import link_demo, start_dev_spotify
 from lumio.dev.simulator import DEMO_CHANNELS, Fakes, Simulator, start_fakes
@@ -37,6 +40,7 @@ from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings
 from lumio.platforms.base import Platform
 from lumio.platforms.registry import build_adapter, configured_platforms
+from lumio.push.reconcile import PushReconciler, build_clients
 from lumio.serve import uvicorn_server
 from lumio.spotify.poller.client import SpotifyApp
 from lumio.spotify.poller.run import build_worker as build_spotify_worker
@@ -123,6 +127,20 @@ def dev_settings(settings: Settings, fakes: Fakes) -> Settings:
     return settings.model_copy(update=update)
 
 
+def with_push(settings: Settings, fakes: Fakes, host: str, port: int) -> Settings:
+    """Push on, with this process as the public URL: the fakes deliver to its /webhooks."""
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
+    public_url = settings.public_url or f"http://{local}:{port}"
+    fakes.kick.webhook_url = f"{public_url}/webhooks/kick"
+    return settings.model_copy(
+        update={
+            "public_url": public_url,
+            "twitch_eventsub_secret": settings.twitch_eventsub_secret or secrets.token_urlsafe(24),
+            "youtube_websub_hub": f"{fakes.url(Platform.YOUTUBE)}/subscribe",
+        }
+    )
+
+
 async def run_dev(
     settings: Settings,
     host: str,
@@ -137,7 +155,7 @@ async def run_dev(
     spotify = start_dev_spotify() if fleet is not None else None
     try:
         if fleet is not None:
-            settings = dev_settings(settings, fleet)
+            settings = with_push(dev_settings(settings, fleet), fleet, host, port)
         if spotify is not None:
             settings = settings.model_copy(update=spotify.settings_updates(settings))
         await _run(settings, host, port, fleet, simulate_every)
@@ -215,9 +233,13 @@ async def _serve(
         for p in platforms
     ]
     worker = Worker(pollers, settings.worker_concurrency)
+    clients = build_clients(settings, http, app_headers(pollers))
+    reconciler = PushReconciler(pool, redis, settings, clients, metrics)
     tasks = [asyncio.create_task(server.serve(), name="api")]
     if pollers:
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
+        tasks.append(asyncio.create_task(follow_wakes(redis, worker), name="wakeups"))
+        tasks.append(asyncio.create_task(reconciler.start(), name="push"))
     spotify_worker = None
     if SpotifyApp.from_settings(settings).configured:
         spotify_worker = build_spotify_worker(pool, redis, http, settings)
@@ -232,6 +254,7 @@ async def _serve(
         stop.set()
         server.should_exit = True
         worker.stop()
+        reconciler.stop()
         if spotify_worker is not None:
             spotify_worker.stop()
         results = await asyncio.gather(*tasks, stopping, return_exceptions=True)
