@@ -153,6 +153,8 @@ class FakeTwitchState:
         self._stream_ids = itertools.count(40_000_000_001)
         # EventSub: subscriptions by id, and the sender that delivers their messages.
         self._subscriptions: dict[str, _Subscription] = {}
+        # Subscription ids by broadcaster, so a channel change finds its own at any scale.
+        self._by_broadcaster: dict[str, set[str]] = {}
         self.push = PushSender()
         self._reset_counters()
 
@@ -256,7 +258,7 @@ class FakeTwitchState:
                 ):
                     raise HelixRejection(409, "subscription already exists")
             subscription = _Subscription.of(request, _rfc3339(self.clock()))
-            self._subscriptions[subscription.id] = subscription
+            self._store(subscription)
             challenge = secrets.token_urlsafe(24)
             body = {"challenge": challenge, "subscription": subscription.to_json()}
             self.push.verify(
@@ -264,6 +266,15 @@ class FakeTwitchState:
                 lambda answer: self._verified(subscription.id, challenge, answer),
             )
             return subscription.to_json()
+
+    def adopt_subscriptions(self, requests: list[SubscriptionIn]) -> list[dict[str, Any]]:
+        """Subscriptions that exist already (verified long ago): for benchmarks at scale."""
+        with self._lock:
+            created = [_Subscription.of(r, _rfc3339(self.clock())) for r in requests]
+            for subscription in created:
+                subscription.status = "enabled"
+                self._store(subscription)
+            return [s.to_json() for s in created]
 
     def _verified(self, subscription_id: str, challenge: str, answer: Any) -> None:
         """Twitch's own checks: a 2xx, the exact challenge, text/plain."""
@@ -290,7 +301,14 @@ class FakeTwitchState:
 
     def delete_subscription(self, subscription_id: str) -> bool:
         with self._lock:
-            return self._subscriptions.pop(subscription_id, None) is not None
+            removed = self._subscriptions.pop(subscription_id, None)
+            if removed is not None:
+                self._by_broadcaster.get(removed.broadcaster_id, set()).discard(subscription_id)
+            return removed is not None
+
+    def _store(self, subscription: _Subscription) -> None:
+        self._subscriptions[subscription.id] = subscription
+        self._by_broadcaster.setdefault(subscription.broadcaster_id, set()).add(subscription.id)
 
     def revoke(self, subscription_id: str, reason: str = "authorization_revoked") -> None:
         """Twitch ends the subscription and tells the callback (a revocation message)."""
@@ -301,7 +319,8 @@ class FakeTwitchState:
             self.push.verify(_builder(subscription, "revocation", body), lambda _: None)
 
     def _emit(self, kind: str, channel: FakeChannel) -> None:
-        for subscription in self._subscriptions.values():
+        ids = self._by_broadcaster.get(channel.id, set())
+        for subscription in [self._subscriptions[i] for i in ids]:
             if (
                 subscription.type == kind
                 and subscription.broadcaster_id == channel.id
