@@ -212,7 +212,7 @@ class GoLives(Bench):
         started = time.monotonic()
         for moment, n in zip(moments, picks, strict=True):
             await asyncio.sleep(max(0.0, started + moment - time.monotonic()))
-            self.fake.set_live(str(FIRST_ID + n), title="bench")
+            self.fake.set_live(str(FIRST_ID + n))
         await asyncio.sleep(max(0.0, started + seconds - time.monotonic()))
         sent = self.fake.push.sent_at
         for channel_id, seen in self.online_at.items():

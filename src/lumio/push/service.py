@@ -7,6 +7,7 @@ at once (no platform request inside them), so the platforms never time out on us
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import logging
@@ -114,12 +115,21 @@ async def _first_time(ctx: PushContext, platform: Platform, message_id: str) -> 
 async def apply_hint(ctx: PushContext, hint: Hint) -> None:
     """Make the channel due now (all accounts linking it), then wake that platform's workers."""
     now = ctx.clock()
-    async with ctx.db.acquire() as conn, conn.transaction():
-        await channels_repository.make_due(conn, hint.platform, hint.channel_id, now)
-        await repository.record_hint(conn, hint, now)
-    await _count(ctx, hint.platform, "verified")
-    with contextlib.suppress(RedisError, OSError):
-        await ctx.redis.publish(WAKE_CHANNEL.format(platform=hint.platform.value), hint.channel_id)
+    # Due as if already batch_wait late: the claim sends it at once instead of holding it back
+    # for a fuller batch. Two independent writes: a lost hint record costs only the arming.
+    due = now - timedelta(seconds=ctx.settings.poll_batch_wait_seconds)
+    await asyncio.gather(
+        channels_repository.make_due(ctx.db, hint.platform, hint.channel_id, due),
+        repository.record_hint(ctx.db, hint, now),
+    )
+    try:
+        async with ctx.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(COUNTS_KEY, f"{hint.platform.value}:verified", 1)
+            pipe.publish(WAKE_CHANNEL.format(platform=hint.platform.value), hint.channel_id)
+            await pipe.execute()
+    except (RedisError, OSError) as exc:
+        # The workers still find the channel due at their next claim (within a second or so).
+        log.warning("could not wake the %s workers: %s", hint.platform, exc)
 
 
 def _ours(known: KnownSubscription | None, subscription_id: str | None) -> bool:

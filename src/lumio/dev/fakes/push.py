@@ -1,7 +1,7 @@
 """The fakes' push sender: delivers signed messages to a callback, with switches for tests.
 
 A platform fake builds each message (its own headers and signature) and hands it here; one
-thread posts them in order. Switches apply to the next ``count`` notifications: ``drop``,
+few threads post them. Switches apply to the next ``count`` notifications: ``drop``,
 ``duplicate`` (sent twice with the same id), ``delay`` (sent ``seconds`` later), ``reorder`` (held
 back and sent after the next one), ``bad_signature`` and ``old_timestamp`` (11 minutes old).
 Verification requests (challenges) are never switched.
@@ -71,14 +71,16 @@ class _Item:
 
 @dataclass
 class PushSender:
-    """One posting thread per fake; ``submit`` never blocks the fake's own request handling."""
+    """Posting threads per fake (the platforms deliver concurrently, in no promised order);
+    ``notify`` and ``verify`` never block the fake's own request handling."""
 
     timeout: float = 5.0
+    threads: int = 4
     _queue: queue.Queue[_Item | None] = field(default_factory=queue.Queue)
     _switches: list[_Switch] = field(default_factory=list)
     _held: _Item | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _thread: threading.Thread | None = None
+    _workers: list[threading.Thread] = field(default_factory=list)
     sent_at: dict[str, float] = field(default_factory=dict)
     outcomes: Counter[str] = field(default_factory=Counter)
 
@@ -131,9 +133,11 @@ class PushSender:
     def _put(self, item: _Item) -> None:
         with self._lock:
             held, self._held = self._held, None
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True, name="fake-push")
-                self._thread.start()
+            if not self._workers:
+                for n in range(self.threads):
+                    worker = threading.Thread(target=self._run, daemon=True, name=f"fake-push-{n}")
+                    worker.start()
+                    self._workers.append(worker)
         self._queue.put(item)
         if held is not None:
             self._queue.put(held)
@@ -164,10 +168,11 @@ class PushSender:
 
     def close(self) -> None:
         with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
+            workers, self._workers = self._workers, []
+        for _ in workers:
             self._queue.put(None)
-            thread.join(timeout=5)
+        for worker in workers:
+            worker.join(timeout=5)
 
 
 def rfc3339_nanos(moment: datetime) -> str:
