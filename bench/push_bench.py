@@ -30,9 +30,11 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -402,7 +404,10 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     with (
         embedded_services(
-            ROOT / ".lumio-bench", os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+            # Without the URLs: embedded servers in a temp folder of this run, stopped on exit.
+            Path(tempfile.mkdtemp(prefix="push_bench-")) / "embedded",
+            os.environ.get("DATABASE_URL"),
+            os.environ.get("REDIS_URL"),
         ) as (admin, redis_url),
         bench_database(admin) as db_url,
     ):
