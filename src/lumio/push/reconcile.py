@@ -31,7 +31,7 @@ from lumio.push import repository, youtube
 from lumio.push.kick import KickEventsClient
 from lumio.push.schemas import TOPICS, SubscriptionResult, SubscriptionWork
 from lumio.push.service import COUNTS_KEY, callback_url, push_platforms
-from lumio.push.twitch import EventSubClient, HeaderSource
+from lumio.push.twitch import EventSubClient, HeaderSource, SubscriptionConflict
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,8 @@ class PushReconciler(LoopService):
                     await repository.delete_claimed(self.db, item.key, token)
                     return
                 result = await self._subscribe(item)
-            except (httpx.HTTPError, KeyError, ValueError, TypeError) as exc:
+            except (httpx.HTTPError, SubscriptionConflict, KeyError, ValueError, TypeError) as exc:
+                # A conflict: Twitch has one we lost track of; the list comparison deletes it.
                 result = self._failed(item, exc)
             await repository.finish(self.db, result, token)
 

@@ -66,7 +66,8 @@ UPDATE push_subscriptions SET
     status = CASE WHEN status = 'enabled' AND $4 = 'pending' AND external_id IS NOT DISTINCT FROM $5
                   THEN 'enabled' ELSE $4 END,
     external_id = $5, reason = $6, attempts = $7, next_attempt_at = $8,
-    expires_at = $9, leased_until = NULL, lease_token = NULL, updated_at = now()
+    expires_at = COALESCE($9, expires_at), leased_until = NULL, lease_token = NULL,
+    updated_at = now()
 WHERE platform = $1 AND channel_id = $2 AND topic = $3 AND lease_token = $10
 """
 
