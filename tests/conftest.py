@@ -31,7 +31,8 @@ from lumio.kit.resources import create_redis
 from lumio.kit.settings import ApiSettings, DatabaseSettings, RedisSettings, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = "accounts, users"
+# push_* are keyed by platform channel, not account: no cascade reaches them.
+TABLES = "accounts, users, push_subscriptions, push_hints, push_secrets"
 
 
 @pytest.fixture(scope="session")

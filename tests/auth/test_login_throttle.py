@@ -19,11 +19,13 @@ from tests.conftest import Factory
 
 @pytest.fixture
 async def throttled_app(settings: Settings) -> AsyncIterator[FastAPI]:
-    quick = settings.model_copy(
-        update={
-            "login_delay_base_seconds": 0.02,
-            "login_delay_max_seconds": 0.16,
-            "login_max_failures_per_address": 30,
+    quick = settings.updated(
+        {
+            "api": {
+                "login_delay_base_seconds": 0.02,
+                "login_delay_max_seconds": 0.16,
+                "login_max_failures_per_address": 30,
+            }
         }
     )
     application = create_app(quick)

@@ -314,3 +314,25 @@ def write_docs_picture(picture: bytes) -> None:
     target = ROOT / "docs" / "dashboard.png"
     target.parent.mkdir(exist_ok=True)
     target.write_bytes(picture)
+
+
+async def test_the_cards_show_the_push_status(
+    page: Page, dashboard_server: ApiProcess, factory: Factory
+) -> None:
+    account, owner = await factory.account("Nova")
+    await link(factory.db, account, Platform.TWITCH, "nova_plays")
+    await link(factory.db, account, Platform.KICK, "nova")
+    topics = ["stream.online", "stream.offline", "channel.update"]
+    await factory.db.executemany(
+        "INSERT INTO push_subscriptions (platform, channel_id, topic, status) "
+        "VALUES ('twitch', 'id-nova_plays', $1, 'enabled')",
+        [(t,) for t in topics],
+    )
+    await factory.db.execute(
+        "INSERT INTO push_subscriptions (platform, channel_id, topic, status) "
+        "VALUES ('kick', 'id-nova', 'livestream.status.updated', 'revoked')"
+    )
+    await sign_in(page, dashboard_server.base_url, owner)
+    await expect(card(page, Platform.TWITCH).locator(".push")).to_have_text("Push: on")
+    kick = card(page, Platform.KICK).locator(".push")
+    await expect(kick).to_have_text("Push: revoked, polling only")

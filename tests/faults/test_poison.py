@@ -86,14 +86,16 @@ async def batch(
     state.reset()
     clock.now = NOW
     await redis.delete("lumio:budget:kick")
-    configured = settings.model_copy(
-        update={
-            "kick_client_id": state.client_id,
-            "kick_client_secret": state.client_secret,
-            "kick_api_base": url,
-            "kick_id_base": url,
-            "platform_timeout_seconds": 2.0,
-            "poll_batch_wait_seconds": 0.0,
+    configured = settings.updated(
+        {
+            "kick": {
+                "client_id": state.client_id,
+                "client_secret": state.client_secret,
+                "api_base": url,
+                "id_base": url,
+                "timeout": timedelta(seconds=2),
+            },
+            "detection": {"poll_batch_wait": timedelta(0)},
         }
     )
     linked: list[tuple[UUID, FakeChannel]] = []

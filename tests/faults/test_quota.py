@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -52,16 +52,21 @@ async def test_quota_in_redis_equals_the_units_the_fake_charged(
         else:
             state.upload(channel.channel_id)
         await channels.link(db, row["id"], Platform.YOUTUBE, channel.channel_id, f"c{n}")
-    configured = settings.model_copy(
-        update={
-            "youtube_api_key": KEY,
-            "youtube_api_base": url,
-            "youtube_feed_base": url,
-            "poll_offline_seconds": 0.5,
-            "poll_live_seconds": 0.5,
-            "poll_settling_seconds": 0.5,
-            "poll_batch_wait_seconds": 0.0,
-            "platform_timeout_seconds": 5.0,
+    half = timedelta(seconds=0.5)
+    configured = settings.updated(
+        {
+            "youtube": {
+                "api_key": KEY,
+                "api_base": url,
+                "feed_base": url,
+                "timeout": timedelta(seconds=5),
+            },
+            "detection": {
+                "poll_offline": half,
+                "poll_live": half,
+                "poll_settling": half,
+                "poll_batch_wait": timedelta(0),
+            },
         }
     )
     async with httpx.AsyncClient() as client:

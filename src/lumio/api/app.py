@@ -17,7 +17,7 @@ from lumio import __version__
 from lumio.api import openapi
 from lumio.api.docs import router as docs_router
 from lumio.api.graphql.endpoint import GraphQLEndpoint
-from lumio.api.routes import pages, v1
+from lumio.api.routes import pages, v1, webhooks
 from lumio.auth.service import authenticate
 from lumio.auth.tasks import SessionSweeper
 from lumio.channel_status.endpoints import channel_status_route
@@ -115,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(pages)
     app.include_router(docs_router)
     openapi.install(app)
+    app.include_router(webhooks)
     app.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     graphql = GraphQLEndpoint(
         settings.api.graphql_max_depth,

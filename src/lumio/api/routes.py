@@ -13,6 +13,7 @@ from lumio.history.endpoints import router as history_router
 from lumio.live.endpoints import router as live_router
 from lumio.manual_connect.endpoints import router as manual_connect_router
 from lumio.members.endpoints import router as members_router
+from lumio.push.endpoints import router as push_router
 from lumio.spotify.endpoints import router as spotify_router
 
 v1 = APIRouter(prefix="/v1")
@@ -29,3 +30,7 @@ v1.include_router(accounts_router)
 # Outside /v1 and the OpenAPI document: the dashboard page and its assets.
 pages = APIRouter(include_in_schema=False)
 pages.include_router(dashboard_router)
+
+# Outside /v1 and without user auth: the platforms' push callbacks, verified by signature.
+webhooks = APIRouter(include_in_schema=False)
+webhooks.include_router(push_router)

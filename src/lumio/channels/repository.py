@@ -83,6 +83,18 @@ SET leased_until = NULL, lease_token = NULL, next_poll_at = COALESCE($2, next_po
 WHERE lease_token = $1
 """
 
+# A push hint: every account linking this platform channel is due now (a channel under lease
+# is rescheduled by its worker, which reads the hint when it stores the batch).
+MAKE_DUE = """
+UPDATE platform_channels SET next_poll_at = LEAST(next_poll_at, $3)
+WHERE platform = $1 AND channel_id = $2
+RETURNING account_id
+"""
+
+IS_LINKED = (
+    "SELECT EXISTS (SELECT 1 FROM platform_channels WHERE platform = $1 AND channel_id = $2)"
+)
+
 
 async def link(
     db: Executor, account_id: UUID, platform: Platform, channel_id: str, display_name: str
@@ -154,3 +166,15 @@ async def release(db: Executor, token: UUID, next_poll_at: datetime | None) -> N
     """Give back a claimed batch unpolled (stopping, the platform's budget is spent, or a batch
     not worth a request yet); None keeps each channel's own schedule."""
     await db.execute(RELEASE, token, next_poll_at)
+
+
+async def make_due(db: Executor, platform: Platform, channel_id: str, now: datetime) -> int:
+    """Make every link of this platform channel due at ``now``; returns how many there are."""
+    rows = await db.fetch(MAKE_DUE, platform.value, channel_id, now)
+    return len(rows)
+
+
+async def is_linked(db: Executor, platform: Platform, channel_id: str) -> bool:
+    """Does any account link this platform channel?"""
+    linked: bool = await db.fetchval(IS_LINKED, platform.value, channel_id)
+    return linked

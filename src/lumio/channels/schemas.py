@@ -26,6 +26,9 @@ class LinkedChannel(ApiModel):
     # The platform has answered only errors for longer than three poll intervals.
     stale: bool = False
     is_online: bool = False
+    # Push ingestion: none | pending | enabled | failed | revoked, and the last verified message.
+    push_status: str = "none"
+    push_last_message_at: datetime | None = None
 
 
 class ChannelPreview(ApiModel):

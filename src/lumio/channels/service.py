@@ -24,6 +24,7 @@ from lumio.kit.principal import Principal
 from lumio.kit.settings import Settings
 from lumio.platforms.base import ChannelNotFound, Platform, PlatformError, ResolvedChannel
 from lumio.platforms.registry import build_adapter, configured_platforms
+from lumio.push import repository as push_repository
 
 
 def parse_platform(value: str) -> Platform:
@@ -66,7 +67,7 @@ async def link_channel(
     """Resolve ``handle`` on the platform and link it to the account (replacing a former link)."""
     resolved = await resolve_channel(http, settings, platform, handle)
     await _relink(db, redis, account_id, platform, resolved.channel_id, resolved.display_name)
-    return next(c for c in await repository.list_linked(db, account_id) if c.platform == platform)
+    return next(c for c in await linked_channels(db, account_id) if c.platform == platform)
 
 
 async def _relink(
@@ -173,11 +174,27 @@ async def list_for(
     online = {s.platform for s in await channel_status.get_status(db, account_id) if s.is_online}
     listed = [
         c.model_copy(update={"is_online": c.platform in online})
-        for c in await repository.list_linked(db, account_id)
+        for c in await linked_channels(db, account_id)
     ]
     return [
         c.model_copy(
             update={"error_kind": error_kind(c.last_error), "stale": is_stale(c, settings, now)}
         )
         for c in listed
+    ]
+
+
+async def linked_channels(db: asyncpg.Pool, account_id: UUID) -> list[LinkedChannel]:
+    """The account's links, each with its push status (issue 11)."""
+    linked = await repository.list_linked(db, account_id)
+    push = await push_repository.channel_push(
+        db, [(Platform(c.platform), c.channel_id) for c in linked]
+    )
+    return [
+        c.model_copy(
+            update={"push_status": p.status.value, "push_last_message_at": p.last_message_at}
+        )
+        if (p := push.get((Platform(c.platform), c.channel_id)))
+        else c
+        for c in linked
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class WorkerMetrics:
@@ -69,6 +69,28 @@ class WorkerMetrics:
             "lumio_loop_runs_total",
             "Background loop runs, by loop and outcome",
             ["loop", "outcome"],
+            registry=self.registry,
+        )
+
+        # Push ingestion (issue 11).
+        self.hint_latency = Histogram(
+            "lumio_push_hint_to_commit_seconds",
+            "From a verified push message to the commit of the poll it caused",
+            ["platform"],
+            buckets=(0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.push_subscriptions = Gauge(
+            "lumio_push_subscriptions",
+            "Push subscriptions by status",
+            ["platform", "status"],
+            registry=self.registry,
+        )
+        self.push_messages = Gauge(
+            "lumio_push_messages",
+            "Push messages received by every API process, by outcome (verified, rejected, "
+            "duplicate, revoked), since the counters in Redis began",
+            ["platform", "outcome"],
             registry=self.registry,
         )
 

@@ -12,6 +12,7 @@ import httpx
 
 from lumio.db.pool import DbTimeouts, create_pool
 from lumio.detection.metrics import WorkerMetrics
+from lumio.detection.wakeups import follow_wakes
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
 from lumio.history.retention import HistoryRetention
 from lumio.kit.clock import worker_id
@@ -19,7 +20,13 @@ from lumio.kit.health import LoopHealth, Readiness, start_probes
 from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings
 from lumio.kit.startup import until_stopped, wait_for_database, wait_for_redis
+from lumio.platforms.base import Platform
+from lumio.platforms.kick import KickAdapter
 from lumio.platforms.registry import build_adapter, configured_platforms
+from lumio.platforms.twitch import TwitchAdapter
+from lumio.push.reconcile import PushReconciler, build_clients
+from lumio.push.service import push_platforms
+from lumio.push.twitch import HeaderSource
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +135,33 @@ async def _poll(
         worker = Worker(pollers, settings.detection.concurrency)
         # Its first run is boot recovery: sessions a crash left open are closed.
         retention = HistoryRetention.from_settings(readiness.db, settings)
-        workers.extend([worker, retention])
+        clients = build_clients(settings, http, app_headers(pollers))
+        reconciler = PushReconciler(readiness.db, readiness.redis, settings, clients, metrics)
+        loops: list[Stoppable] = [worker, retention, reconciler]
+        workers.extend(loops)
         if stopping.is_set():
-            worker.stop()
-            retention.stop()
+            for loop in loops:
+                loop.stop()
         log.info("worker %s polling %s", worker_id(), ", ".join(p.value for p in platforms))
+        if push_platforms(settings):
+            log.info("push on for %s", ", ".join(sorted(p.value for p in push_platforms(settings))))
         try:
-            await asyncio.gather(worker.run(), retention.start())
+            await asyncio.gather(
+                worker.run(),
+                retention.start(),
+                follow_wakes(readiness.redis, worker),
+                reconciler.start(),
+            )
         finally:
             for poller in pollers:
                 with contextlib.suppress(Exception):
                     await poller.adapter.aclose()
+
+
+def app_headers(pollers: list[PlatformPoller]) -> dict[Platform, HeaderSource]:
+    """The adapters that own an app token lend it to the subscription clients."""
+    headers: dict[Platform, HeaderSource] = {}
+    for poller in pollers:
+        if isinstance(poller.adapter, TwitchAdapter | KickAdapter):
+            headers[poller.platform] = poller.adapter.app_headers
+    return headers

@@ -31,6 +31,7 @@ from lumio.detection.budget import PlatformBudget
 from lumio.detection.history_feed import note_history
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.normalise import normalise
+from lumio.detection.push_hints import PushIntervals, arm, fresh_online, push_delay
 from lumio.detection.state_machine import (
     ChannelState,
     DetectorConfig,
@@ -55,6 +56,9 @@ from lumio.platforms.base import (
     PlatformAdapter,
     PollResult,
 )
+from lumio.push import repository as push_repository
+from lumio.push.schemas import PushFacts
+from lumio.push.service import push_platforms
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +80,8 @@ class PollerConfig:
     # How late the oldest channel of a partial batch may get while more channels come due.
     batch_wait: timedelta = timedelta(seconds=0)
     daily_quota: int | None = None
+    # Set when this platform's pushes are taken (LUMIO_PUBLIC_URL and its credentials).
+    push: PushIntervals | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, platform: Platform) -> PollerConfig:
@@ -94,7 +100,17 @@ class PollerConfig:
             # 5 % of the offline interval, at most the setting: 3 s late at worst by default.
             batch_wait=min(detection.poll_batch_wait, detection.poll_offline / 20),
             daily_quota=settings.youtube.daily_quota if platform is Platform.YOUTUBE else None,
+            push=_push_intervals(settings, platform),
         )
+
+
+def _push_intervals(settings: Settings, platform: Platform) -> PushIntervals | None:
+    if platform not in push_platforms(settings):
+        return None
+    return PushIntervals(
+        offline=timedelta(seconds=settings.push.poll_offline_with_push_seconds),
+        unconfirmed=settings.detection.poll_settling,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +227,12 @@ class PlatformPoller:
             # them back; they go out in a full batch, or once the oldest is batch_wait late.
             await channels_repository.release(self.db, token, None)
             return 0
-        states = [_restore(channel) for channel in claimed]
+        facts = await self._push_facts(claimed)
+        states = [
+            arm(_restore(c), facts.get(c.channel_id), now, self.config.detector) for c in claimed
+        ]
         try:
-            result = await self._observe(claimed, states)
+            result = await self._observe(claimed, states, self._hinted_streams(facts))
         except BaseException:
             # Stopping (or a bug): give the batch back at once rather than after the lease.
             with contextlib.suppress(Exception):
@@ -221,16 +240,48 @@ class PlatformPoller:
             raise
         now = self.clock()
         observations = {o.channel_id: normalise(o, now) for o in result.observations}
-        batch = self._decide(claimed, states, observations)
+        batch = self._decide(claimed, states, observations, facts, now)
         events = await self._store(batch, token)
+        self._hint_latency(facts, now)
         await self.backlog.publish(self.redis, events)
         await self._account(observations, events, batch, result)
         return len(claimed)
 
+    async def _push_facts(self, claimed: Sequence[ClaimedChannel]) -> dict[str, PushFacts]:
+        """Push health and hints of the claimed channels (nothing when push is off)."""
+        if self.config.push is None:
+            return {}
+        ids = sorted({c.channel_id for c in claimed})
+        return await push_repository.facts(self.db, self.platform, ids)
+
+    def _hinted_streams(self, facts: dict[str, PushFacts]) -> dict[str, str]:
+        """Streams a fresh push says are live: YouTube confirms the notified video even before
+        the feed lists it."""
+        now = self.clock()
+        return {
+            fact.channel_id: fact.online.stream_id
+            for fact in facts.values()
+            if fact.online is not None and fresh_online(fact, now)
+        }
+
+    def _hint_latency(self, facts: dict[str, PushFacts], claimed_at: datetime) -> None:
+        committed = self.clock()
+        for fact in facts.values():
+            # Hints this batch answered: those that arrived shortly before its claim.
+            if fact.hinted_at is not None and timedelta(
+                0
+            ) <= claimed_at - fact.hinted_at < timedelta(seconds=30):
+                self.metrics.hint_latency.labels(self.platform).observe(
+                    (committed - fact.hinted_at).total_seconds()
+                )
+
     async def _observe(
-        self, claimed: Sequence[ClaimedChannel], states: Sequence[ChannelState]
+        self,
+        claimed: Sequence[ClaimedChannel],
+        states: Sequence[ChannelState],
+        hinted: dict[str, str],
     ) -> PollResult:
-        live_streams = {
+        live_streams = hinted | {
             channel.channel_id: state.stream.stream_id
             for channel, state in zip(claimed, states, strict=True)
             if state.stream is not None
@@ -247,6 +298,8 @@ class PlatformPoller:
         claimed: Sequence[ClaimedChannel],
         states: Sequence[ChannelState],
         observations: dict[str, Observation],
+        facts: dict[str, PushFacts],
+        claimed_at: datetime,
     ) -> _Batch:
         now = self.clock()
         batch = _Batch()
@@ -267,7 +320,8 @@ class PlatformPoller:
                 transition,
                 self.config.detector.grace_period,
             )
-            outcome = self._outcome(channel, observation, transition, now)
+            delay = self._delay(transition.state, facts.get(channel.channel_id), claimed_at, now)
+            outcome = self._outcome(channel, observation, transition, now, delay)
             write = transition.write_for(channel.account_id, channel.platform)
             batch.items.append(_Item(channel, transition, outcome, write))
         return batch
@@ -278,8 +332,8 @@ class PlatformPoller:
         observation: Observation,
         transition: Transition,
         now: datetime,
+        delay: timedelta,
     ) -> PollOutcome:
-        delay = next_poll_delay(transition.state, self.config.intervals)
         errors, last_error = 0, None
         if observation.kind is ObservationKind.UNKNOWN:
             errors = channel.consecutive_errors + 1
@@ -296,6 +350,14 @@ class PlatformPoller:
             last_error,
             now,
         )
+
+    def _delay(
+        self, state: ChannelState, fact: PushFacts | None, claimed_at: datetime, now: datetime
+    ) -> timedelta:
+        delay = next_poll_delay(state, self.config.intervals)
+        if self.config.push is None:
+            return delay
+        return push_delay(state, fact, delay, self.config.push, claimed_at, now)
 
     async def _store(self, batch: _Batch, token: UUID) -> list[StatusEvent]:
         applied, sessions = await self._store_isolating(batch, token)
@@ -451,10 +513,18 @@ class Worker:
         self.pollers = list(pollers)
         self.concurrency = concurrency
         self.loops = [PollLoop(poller) for poller in self.pollers]
+        self.stopping = asyncio.Event()
 
     def stop(self) -> None:
+        self.stopping.set()
         for loop in self.loops:
             loop.stop()
+
+    def wake(self, platform: Platform) -> None:
+        """A channel of ``platform`` became due now (a push hint): end its loops' pauses."""
+        for loop in self.loops:
+            if loop.poller.platform is platform:
+                loop.wake()
 
     async def run(self) -> None:
         # ``concurrency`` runs of each platform's loop, side by side (claims skip each other).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,8 @@ from lumio.channels import repository as channels_repository
 from lumio.channels.service import link_channel
 from lumio.db.pool import create_pool
 from lumio.detection.metrics import WorkerMetrics
+from lumio.detection.run import app_headers
+from lumio.detection.wakeups import follow_wakes
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
 from lumio.dev.demo import link_demo, start_dev_spotify
 from lumio.dev.history import seed_demo_history
@@ -39,6 +42,7 @@ from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings
 from lumio.platforms.base import Platform
 from lumio.platforms.registry import build_adapter, configured_platforms
+from lumio.push.reconcile import PushReconciler, build_clients
 from lumio.serve import uvicorn_server
 from lumio.spotify.linking.oauth import SpotifyApp
 from lumio.spotify.poller.run import build_worker as build_spotify_worker
@@ -129,6 +133,24 @@ def dev_settings(settings: Settings, fakes: Fakes) -> Settings:
     return settings.updated({**fakes.settings_updates(), "detection": detection})
 
 
+def with_push(settings: Settings, fakes: Fakes, host: str, port: int) -> Settings:
+    """Push on, with this process as the public URL: the fakes deliver to its /webhooks."""
+    local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - a comparison
+    public_url = settings.push.public_url or f"http://{local}:{port}"
+    fakes.kick.webhook_url = f"{public_url}/webhooks/kick"
+    secret = settings.push.twitch_eventsub_secret or secrets.token_urlsafe(24)
+    hub = f"{fakes.url(Platform.YOUTUBE)}/subscribe"
+    return settings.updated(
+        {
+            "push": {
+                "public_url": public_url,
+                "twitch_eventsub_secret": secret,
+                "youtube_websub_hub": hub,
+            }
+        }
+    )
+
+
 async def run_dev(
     settings: Settings,
     host: str,
@@ -143,7 +165,7 @@ async def run_dev(
     spotify = start_dev_spotify() if fleet is not None else None
     try:
         if fleet is not None:
-            settings = dev_settings(settings, fleet)
+            settings = with_push(dev_settings(settings, fleet), fleet, host, port)
         if spotify is not None:
             settings = settings.updated(spotify.settings_updates(settings))
         await _run(settings, host, port, fleet, simulate_every)
@@ -224,12 +246,16 @@ async def _serve(
     ]
     worker = Worker(pollers, settings.detection.concurrency)
     retention = HistoryRetention.from_settings(pool, settings)
+    clients = build_clients(settings, http, app_headers(pollers))
+    reconciler = PushReconciler(pool, redis, settings, clients, metrics)
     tasks = [
         asyncio.create_task(server.serve(), name="api"),
         asyncio.create_task(retention.start(), name="history-retention"),
     ]
     if pollers:
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
+        tasks.append(asyncio.create_task(follow_wakes(redis, worker), name="wakeups"))
+        tasks.append(asyncio.create_task(reconciler.start(), name="push"))
     spotify_worker = None
     if SpotifyApp.from_settings(settings).configured:
         spotify_worker = build_spotify_worker(pool, redis, http, settings)
@@ -245,6 +271,7 @@ async def _serve(
         server.should_exit = True
         worker.stop()
         retention.stop()
+        reconciler.stop()
         if spotify_worker is not None:
             spotify_worker.stop()
         results = await asyncio.gather(*tasks, stopping, return_exceptions=True)

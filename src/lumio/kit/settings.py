@@ -410,6 +410,38 @@ class SpotifySettings(BaseSettings):
         return value
 
 
+class PushSettings(BaseSettings):
+    """Push ingestion (issue 11): platform callbacks as hints. Unset public URL: poll only."""
+
+    model_config = _group("LUMIO_")
+
+    # The base URL at which the platforms reach this installation, e.g. https://lumio.example.com.
+    public_url: str = ""
+    # The EventSub webhook secret (10 to 100 ASCII characters) Twitch signs every message with.
+    twitch_eventsub_secret: str = Field(default="", repr=False)
+    youtube_websub_hub: str = "https://pubsubhubbub.appspot.com/subscribe"
+    # The offline poll interval of a channel whose push subscriptions are enabled (the safety net).
+    poll_offline_with_push_seconds: float = Field(default=300.0, gt=0)
+    # How often `lumio worker` compares the subscriptions with the platform's own list.
+    push_reconcile_seconds: float = Field(default=180.0, gt=0)
+
+    @field_validator("twitch_eventsub_secret")
+    @classmethod
+    def _check_twitch_eventsub_secret(cls, value: str) -> str:
+        if value and not (10 <= len(value) <= 100 and value.isascii() and value.isprintable()):
+            raise ValueError("LUMIO_TWITCH_EVENTSUB_SECRET must be 10 to 100 ASCII characters")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError(
+                "LUMIO_PUBLIC_URL must be an http(s):// URL, e.g. https://lumio.example.com"
+            )
+        return value.rstrip("/")
+
+
 class RuntimeSettings(BaseSettings):
     """How every process waits for what it depends on (issue 9)."""
 
@@ -472,6 +504,7 @@ class Settings(BaseSettings):
     trovo: TrovoSettings = Field(default_factory=TrovoSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     spotify: SpotifySettings = Field(default_factory=SpotifySettings)
+    push: PushSettings = Field(default_factory=PushSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)

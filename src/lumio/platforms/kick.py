@@ -342,6 +342,13 @@ class KickAdapter(HttpAdapter):
             raise error
         return response
 
+    async def app_headers(self) -> dict[str, str]:
+        """A valid app token, for other Kick clients (event subscriptions)."""
+        return {
+            "Authorization": f"Bearer {await self._valid_token()}",
+            "Accept": "application/json",
+        }
+
     async def _valid_token(self) -> str:
         async with self._token_lock:
             if self._token is None or self._clock() >= self._token.renew_at:

@@ -254,6 +254,13 @@ class TwitchAdapter:
 
     # --- app access token ---
 
+    async def app_headers(self) -> dict[str, str]:
+        """Client-Id and a valid app token, for other Helix clients (EventSub subscriptions)."""
+        return {
+            "Client-Id": self._config.client_id,
+            "Authorization": f"Bearer {await self._valid_token()}",
+        }
+
     async def _valid_token(self) -> str:
         async with self._token_lock:
             token = self._token

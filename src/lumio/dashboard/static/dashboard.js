@@ -273,10 +273,28 @@ function createCard(platform) {
   }
   const updated = element("p", "updated");
   updated.append("Last updated ", element("time"));
-  article.append(head, element("p", "channel-name"), facts, updated);
+  article.append(head, element("p", "channel-name"), facts, updated, element("p", "push"));
   channelViews.extendCard(article, platform);
   card.append(article);
   return card;
+}
+
+// Push ingestion (Twitch EventSub, Kick webhooks, YouTube WebSub): what the channel card says.
+const PUSH_LABELS = {
+  pending: "Push: subscribing",
+  enabled: "Push: on",
+  failed: "Push: failed, polling only",
+  revoked: "Push: revoked, polling only",
+};
+
+function fillPush(card, channel) {
+  const line = card.querySelector(".push");
+  const status = channel ? channel.pushStatus : "none";
+  line.dataset.push = status || "none";
+  line.hidden = !PUSH_LABELS[status];
+  const last = channel && channel.pushLastMessageAt;
+  const suffix = last ? ` (last message ${new Date(last).toLocaleTimeString()})` : "";
+  line.textContent = PUSH_LABELS[status] ? PUSH_LABELS[status] + suffix : "";
 }
 
 function fillCard(card, platform) {
@@ -302,6 +320,7 @@ function fillCard(card, platform) {
     delete uptime.dataset.since;
     uptime.textContent = "—";
   }
+  fillPush(card, channel);
   const updated = card.querySelector(".updated time");
   const updatedAt = status ? status.updatedAt : channel && channel.lastPolledAt;
   if (updatedAt) {

@@ -7,18 +7,29 @@ at it. Channel state, failures, statistics and ``/_control/`` come from ``fakes/
 
 from __future__ import annotations
 
+import base64
+import functools
+import json
 import secrets
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
 from urllib.parse import parse_qs
 
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from lumio.dev.fakes.push import Delivery, PushSender, Signing, SwitchIn
 from lumio.dev.fakes.state import (
+    ChannelPatch,
     EpochClock,
     FailureMode,
     FakeChannel,
@@ -38,6 +49,31 @@ MAX_CHANNEL_IDS = 50
 # Go's zero time: what Kick shows as the start of a stream that is not running.
 ZERO_TIME = "0001-01-01T00:00:00Z"
 FORM_TYPE = "application/x-www-form-urlencoded"
+PUBLIC_KEY_PATH = "/public/v1/public-key"
+SUBSCRIPTIONS_PATH = "/public/v1/events/subscriptions"
+EVENTS = ("livestream.status.updated", "livestream.metadata.updated")
+
+
+@functools.cache
+def _signing_key() -> rsa.RSAPrivateKey:
+    # One test key per process: generating RSA keys is slow, and any key proves the point.
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def public_key_pem() -> str:
+    public = _signing_key().public_key()
+    pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem.decode()
+
+
+def kick_signature(message_id: str, timestamp: str, body: bytes) -> str:
+    """Kick's signature: RSA PKCS#1 v1.5 over SHA-256 of "id.timestamp.body", base64."""
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    return base64.b64encode(
+        _signing_key().sign(signed, padding.PKCS1v15(), hashes.SHA256())
+    ).decode()
 
 
 class FakeKickState(FakePlatformState):
@@ -57,11 +93,64 @@ class FakeKickState(FakePlatformState):
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_seconds = token_seconds
+        # Webhooks: the app's one URL (Kick's developer settings) and its subscriptions.
+        self.webhook_url: str | None = None
+        self.push = PushSender()
 
     def reset(self) -> None:
         with self._lock:
             super().reset()
             self._tokens.clear()
+            self._subscriptions: dict[str, dict[str, Any]] = {}
+
+    def update(self, channel_id: str, patch: ChannelPatch) -> FakeChannel:
+        """Apply the change, then send the webhooks it causes."""
+        with self._lock:
+            before = self.channel(channel_id)
+            after = super().update(channel_id, patch)
+            if before is not None and before.live != after.live:
+                self._emit("livestream.status.updated", after, _status_event(after))
+            if before is not None and (before.title, before.category) != (
+                after.title,
+                after.category,
+            ):
+                self._emit("livestream.metadata.updated", after, _metadata_event(after))
+            return after
+
+    def subscribe(self, broadcaster_id: int, event: str, version: int) -> dict[str, Any]:
+        with self._lock:
+            subscription: dict[str, Any] = {
+                "id": str(uuid.uuid4()),
+                "app_id": self.client_id,
+                "broadcaster_user_id": broadcaster_id,
+                "event": event,
+                "version": version,
+                "method": "webhook",
+                "created_at": iso_utc(self.clock()),
+                "updated_at": iso_utc(self.clock()),
+            }
+            self._subscriptions[subscription["id"]] = subscription
+            return dict(subscription)
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(s) for s in self._subscriptions.values()]
+
+    def unsubscribe(self, subscription_id: str) -> bool:
+        with self._lock:
+            return self._subscriptions.pop(subscription_id, None) is not None
+
+    def _emit(self, event: str, channel: FakeChannel, payload: dict[str, Any]) -> None:
+        url = self.webhook_url
+        for subscription in self._subscriptions.values():
+            if (
+                url
+                and subscription["event"] == event
+                and str(subscription["broadcaster_user_id"]) == channel.channel_id
+            ):
+                self.push.notify(
+                    _builder(url, subscription, payload), f"{event}:{channel.channel_id}"
+                )
 
     def issue_token(self) -> str:
         token = secrets.token_urlsafe(24)
@@ -78,6 +167,75 @@ class FakeKickState(FakePlatformState):
         """Every token issued so far stops working (expiry or revocation before its time)."""
         with self._lock:
             self._tokens.clear()
+
+
+def _builder(
+    url: str, subscription: dict[str, Any], payload: dict[str, Any]
+) -> Callable[[Signing], Delivery]:
+    body = json.dumps(payload).encode()
+
+    def build(signing: Signing) -> Delivery:
+        message_id = uuid.uuid4().hex.upper()[:26]
+        timestamp = signing.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        signature = kick_signature(message_id, timestamp, body)
+        if signing.corrupt:
+            signature = kick_signature(message_id, timestamp, body + b" ")
+        headers = {
+            "Content-Type": "application/json",
+            "Kick-Event-Message-Id": message_id,
+            "Kick-Event-Subscription-Id": subscription["id"],
+            "Kick-Event-Signature": signature,
+            "Kick-Event-Message-Timestamp": timestamp,
+            "Kick-Event-Type": subscription["event"],
+            "Kick-Event-Version": str(subscription["version"]),
+        }
+        return Delivery(url, headers, body)
+
+    return build
+
+
+def _broadcaster(channel: FakeChannel) -> dict[str, Any]:
+    return {
+        "is_anonymous": False,
+        "user_id": int(channel.channel_id),
+        "username": channel.display_name,
+        "is_verified": False,
+        "profile_picture": "",
+        "channel_slug": channel.name,
+        "identity": None,
+    }
+
+
+def _status_event(channel: FakeChannel) -> dict[str, Any]:
+    started = channel.started_at if channel.live else None
+    return {
+        "broadcaster": _broadcaster(channel),
+        "is_live": channel.live,
+        "title": channel.title,
+        "started_at": iso_utc(started) if started is not None else None,
+        "ended_at": iso_utc(channel.ended_at)
+        if channel.ended_at is not None and not channel.live
+        else None,
+    }
+
+
+def _metadata_event(channel: FakeChannel) -> dict[str, Any]:
+    return {
+        "broadcaster": _broadcaster(channel),
+        "metadata": {
+            "title": channel.title,
+            "language": "en",
+            "has_mature_content": False,
+            "category": {"id": channel.category_id, "name": channel.category, "thumbnail": ""},
+        },
+    }
+
+
+class _SubscribeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    broadcaster_user_id: int
+    events: list[dict[str, Any]]
+    method: str = "webhook"
 
 
 def kick_error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -254,7 +412,25 @@ def create_app(state: FakeKickState) -> Starlette:
         data = [kick_livestream_json(c) for c in reversed(seen)][: query.limit]
         return JSONResponse({"data": data, "message": "OK"})
 
+    async def public_key(request: Request) -> Response:
+        return JSONResponse({"data": {"public_key": public_key_pem()}, "message": "OK"})
+
+    async def subscriptions(request: Request) -> Response:
+        if (denied := _bearer_denied(request, state)) is not None:
+            return denied
+        if request.method == "GET":
+            return JSONResponse({"data": state.subscriptions(), "message": "OK"})
+        if request.method == "DELETE":
+            for subscription_id in request.query_params.getlist("id"):
+                state.unsubscribe(subscription_id)
+            return Response(status_code=204)
+        return await _subscribe(state, request)
+
     routes = [
+        Route(PUBLIC_KEY_PATH, public_key, methods=["GET"]),
+        Route(SUBSCRIPTIONS_PATH, subscriptions, methods=["GET", "POST", "DELETE"]),
+        Route("/_control/push", _push_switch(state), methods=["POST"]),
+        Route("/_control/push/webhook-url", _webhook_url(state), methods=["POST"]),
         platform_route(state, "POST", APP_AUTH_PATH, token, render, fails_by_default=False),
         platform_route(state, "GET", CHANNELS_PATH, channels, render),
         platform_route(state, "GET", LIVESTREAMS_PATH, livestreams, render),
@@ -270,3 +446,45 @@ def _expire_tokens(state: FakeKickState) -> Handler:
         return Response(status_code=204)
 
     return expire
+
+
+async def _subscribe(state: FakeKickState, request: Request) -> Response:
+    try:
+        wanted = _SubscribeIn.model_validate_json(await request.body())
+    except ValidationError:
+        return kick_error(400, "invalid request")
+    if wanted.method != "webhook" or not wanted.events:
+        return kick_error(400, "method must be webhook and events must not be empty")
+    data = []
+    for event in wanted.events:
+        name, version = event.get("name"), event.get("version")
+        if name not in EVENTS or version != 1:
+            data.append(
+                {
+                    "name": name,
+                    "version": version,
+                    "subscription_id": None,
+                    "error": "unknown event",
+                }
+            )
+            continue
+        created = state.subscribe(wanted.broadcaster_user_id, str(name), 1)
+        data.append({"name": name, "version": 1, "subscription_id": created["id"], "error": None})
+    return JSONResponse({"data": data, "message": "OK"})
+
+
+def _push_switch(state: FakeKickState) -> Handler:
+    async def switch(request: Request) -> Response:
+        wanted = SwitchIn.model_validate_json(await request.body())
+        state.push.switch(wanted.mode, wanted.count, wanted.seconds)
+        return JSONResponse(wanted.model_dump())
+
+    return switch
+
+
+def _webhook_url(state: FakeKickState) -> Handler:
+    async def set_url(request: Request) -> Response:
+        state.webhook_url = str((await request.json())["url"])
+        return JSONResponse({"url": state.webhook_url})
+
+    return set_url

@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 from types import TracebackType
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -25,9 +26,11 @@ class FakeServer:
     Use as a context manager: ``with FakeServer(app) as base_url: ...``.
     """
 
-    def __init__(self, app: ASGIApp, port: int = 0) -> None:
+    def __init__(self, app: ASGIApp, port: int = 0, lifespan: Literal["on", "off"] = "off") -> None:
         self.app = app
         self.port = port or free_port()
+        # "on" for a real Lumio API (its resources open in the server's own loop).
+        self.lifespan = lifespan
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -37,7 +40,7 @@ class FakeServer:
 
     def start(self) -> str:
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan=self.lifespan
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=lambda: asyncio.run(self._serve()), daemon=True)

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import itertools
+import json
 import math
 import secrets
 import threading
+import uuid
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,6 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from lumio.dev.fakes.push import Delivery, PushSender, Signing, SwitchIn, rfc3339_nanos
+
 Clock = Callable[[], datetime]
 FailMode = Literal["5xx", "429", "garbage", "timeout", "401"]
 # "helix" = streams and users, "id" = token and validate, or one endpoint by name.
@@ -39,6 +45,8 @@ DEFAULT_TOKEN_TTL = 5011271
 MAX_EACH_PARAMETER = 100
 CREATED_AT = "2016-12-14T20:32:28Z"
 HELIX_TARGETS = {"helix": {"streams", "users"}, "id": {"token", "validate"}}
+EVENTSUB_VERSIONS = {"stream.online": "1", "stream.offline": "1", "channel.update": "2"}
+MAX_TOTAL_COST = 10_000
 
 
 def utc_now() -> datetime:
@@ -69,6 +77,8 @@ class FakeChannel:
     # /helix/streams request leaves the channel out (same stream id and started_at when it is back).
     flapping: bool = False
     flap_seen: int = 0
+    # Helix behind EventSub: the next this many /helix/streams reads leave the channel out.
+    lag_reads: int = 0
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -141,6 +151,11 @@ class FakeTwitchState:
         self._failure: _Failure | None = None
         self._ids = itertools.count(100_000_001)
         self._stream_ids = itertools.count(40_000_000_001)
+        # EventSub: subscriptions by id, and the sender that delivers their messages.
+        self._subscriptions: dict[str, _Subscription] = {}
+        # Subscription ids by broadcaster, so a channel change finds its own at any scale.
+        self._by_broadcaster: dict[str, set[str]] = {}
+        self.push = PushSender()
         self._reset_counters()
 
     # --- control: channels ---
@@ -190,6 +205,11 @@ class FakeTwitchState:
     def set_offline(self, channel_id: str) -> FakeChannel:
         return self.update_channel(channel_id, live=False)
 
+    def lag(self, channel_id: str, reads: int) -> None:
+        """Helix leaves the channel out of its next ``reads`` answers (its cache lags)."""
+        with self._lock:
+            self._channels[channel_id].lag_reads = reads
+
     def channel(self, channel_id: str) -> FakeChannel:
         with self._lock:
             return replace(self._channels[channel_id])
@@ -207,6 +227,7 @@ class FakeTwitchState:
         viewers: int | None,
         flapping: bool | None,
     ) -> None:
+        was_live, details = channel.live, (channel.title, channel.category)
         if live is True and not channel.live:
             channel.started_at = self.clock().replace(microsecond=0)
             channel.stream_id = str(next(self._stream_ids))
@@ -218,6 +239,97 @@ class FakeTwitchState:
         channel.category = channel.category if category is None else category
         channel.viewers = channel.viewers if viewers is None else viewers
         channel.flapping = channel.flapping if flapping is None else flapping
+        if channel.live and not was_live:
+            self._emit("stream.online", channel)
+        if was_live and not channel.live:
+            self._emit("stream.offline", channel)
+        if (channel.title, channel.category) != details:
+            self._emit("channel.update", channel)
+
+    # --- EventSub (webhook transport) ---
+
+    def create_subscription(self, request: SubscriptionIn) -> dict[str, Any]:
+        """Store a subscription and send its verification challenge to the callback."""
+        with self._lock:
+            for existing in self._subscriptions.values():
+                if (
+                    existing.same_as(request)
+                    and existing.status != "webhook_callback_verification_failed"
+                ):
+                    raise HelixRejection(409, "subscription already exists")
+            subscription = _Subscription.of(request, _rfc3339(self.clock()))
+            self._store(subscription)
+            challenge = secrets.token_urlsafe(24)
+            body = {"challenge": challenge, "subscription": subscription.to_json()}
+            self.push.verify(
+                _builder(subscription, "webhook_callback_verification", body),
+                lambda answer: self._verified(subscription.id, challenge, answer),
+            )
+            return subscription.to_json()
+
+    def adopt_subscriptions(self, requests: list[SubscriptionIn]) -> list[dict[str, Any]]:
+        """Subscriptions that exist already (verified long ago): for benchmarks at scale."""
+        with self._lock:
+            created = [_Subscription.of(r, _rfc3339(self.clock())) for r in requests]
+            for subscription in created:
+                subscription.status = "enabled"
+                self._store(subscription)
+            return [s.to_json() for s in created]
+
+    def _verified(self, subscription_id: str, challenge: str, answer: Any) -> None:
+        """Twitch's own checks: a 2xx, the exact challenge, text/plain."""
+        ok = (
+            answer is not None
+            and 200 <= answer.status_code < 300
+            and answer.text == challenge
+            and answer.headers.get("content-type", "").startswith("text/plain")
+        )
+        with self._lock:
+            subscription = self._subscriptions.get(subscription_id)
+            if subscription is not None:
+                subscription.status = "enabled" if ok else "webhook_callback_verification_failed"
+
+    def subscriptions(
+        self, status: str | None = None, kind: str | None = None
+    ) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                s.to_json()
+                for s in self._subscriptions.values()
+                if (status is None or s.status == status) and (kind is None or s.type == kind)
+            ]
+
+    def delete_subscription(self, subscription_id: str) -> bool:
+        with self._lock:
+            removed = self._subscriptions.pop(subscription_id, None)
+            if removed is not None:
+                self._by_broadcaster.get(removed.broadcaster_id, set()).discard(subscription_id)
+            return removed is not None
+
+    def _store(self, subscription: _Subscription) -> None:
+        self._subscriptions[subscription.id] = subscription
+        self._by_broadcaster.setdefault(subscription.broadcaster_id, set()).add(subscription.id)
+
+    def revoke(self, subscription_id: str, reason: str = "authorization_revoked") -> None:
+        """Twitch ends the subscription and tells the callback (a revocation message)."""
+        with self._lock:
+            subscription = self._subscriptions[subscription_id]
+            subscription.status = reason
+            body = {"subscription": subscription.to_json()}
+            self.push.verify(_builder(subscription, "revocation", body), lambda _: None)
+
+    def _emit(self, kind: str, channel: FakeChannel) -> None:
+        ids = self._by_broadcaster.get(channel.id, set())
+        for subscription in [self._subscriptions[i] for i in ids]:
+            if (
+                subscription.type == kind
+                and subscription.broadcaster_id == channel.id
+                and subscription.status == "enabled"
+            ):
+                body = {"subscription": subscription.to_json(), "event": _event_json(kind, channel)}
+                self.push.notify(
+                    _builder(subscription, "notification", body), f"{kind}:{channel.id}"
+                )
 
     # --- control: failures, tokens, counters ---
 
@@ -352,8 +464,139 @@ class FakeTwitchState:
         return list(found.values())
 
 
+class SubscriptionIn(BaseModel):
+    """POST /helix/eventsub/subscriptions, as strict as Twitch about what this fake serves."""
+
+    type: Literal["stream.online", "stream.offline", "channel.update"]
+    version: str
+    condition: dict[str, str]
+    transport: dict[str, str]
+
+
+@dataclass
+class _Subscription:
+    id: str
+    type: str
+    version: str
+    broadcaster_id: str
+    callback: str
+    secret: str
+    created_at: str
+    status: str = "webhook_callback_verification_pending"
+
+    @classmethod
+    def of(cls, request: SubscriptionIn, created_at: str) -> _Subscription:
+        return cls(
+            str(uuid.uuid4()),
+            request.type,
+            request.version,
+            request.condition["broadcaster_user_id"],
+            request.transport["callback"],
+            request.transport["secret"],
+            created_at,
+        )
+
+    def same_as(self, request: SubscriptionIn) -> bool:
+        return (self.type, self.broadcaster_id, self.callback) == (
+            request.type,
+            request.condition.get("broadcaster_user_id"),
+            request.transport.get("callback"),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "type": self.type,
+            "version": self.version,
+            "condition": {"broadcaster_user_id": self.broadcaster_id},
+            "transport": {"method": "webhook", "callback": self.callback},
+            "created_at": self.created_at,
+            "cost": 1,
+        }
+
+
+def check_subscription(request: SubscriptionIn) -> None:
+    """Twitch's 400s for a subscription request; http callbacks are allowed on loopback only."""
+    if EVENTSUB_VERSIONS[request.type] != request.version:
+        raise HelixRejection(400, f"unsupported version for {request.type}")
+    if not request.condition.get("broadcaster_user_id", "").isdigit():
+        raise HelixRejection(400, "condition.broadcaster_user_id is required")
+    transport = request.transport
+    if transport.get("method") != "webhook":
+        raise HelixRejection(400, "transport.method must be webhook for an app token")
+    callback = transport.get("callback", "")
+    loopback = callback.startswith(("http://127.0.0.1", "http://localhost"))
+    if not (callback.startswith("https://") or loopback):
+        raise HelixRejection(400, "transport.callback must use https")
+    secret = transport.get("secret", "")
+    if not (10 <= len(secret) <= 100 and secret.isascii()):
+        raise HelixRejection(400, "transport.secret must be between 10 and 100 characters")
+
+
+def _event_json(kind: str, channel: FakeChannel) -> dict[str, Any]:
+    user = {
+        "broadcaster_user_id": channel.id,
+        "broadcaster_user_login": channel.login,
+        "broadcaster_user_name": channel.display_name,
+    }
+    if kind == "stream.online":
+        assert channel.started_at is not None
+        return {
+            **user,
+            "id": channel.stream_id,
+            "type": "live",
+            "started_at": _rfc3339(channel.started_at),
+        }
+    if kind == "channel.update":
+        game_id = str(zlib.crc32(channel.category.encode()) % 1_000_000) if channel.category else ""
+        return {
+            **user,
+            "title": channel.title,
+            "language": channel.language,
+            "category_id": game_id,
+            "category_name": channel.category,
+            "content_classification_labels": [],
+        }
+    return user
+
+
+def eventsub_signature(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
+    mac = hmac.new(secret.encode(), message_id.encode() + timestamp.encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def _builder(
+    subscription: _Subscription, kind: str, payload: dict[str, Any]
+) -> Callable[[Signing], Delivery]:
+    body = json.dumps(payload).encode()
+
+    def build(signing: Signing) -> Delivery:
+        message_id = str(uuid.uuid4())
+        timestamp = rfc3339_nanos(signing.timestamp)
+        signature = eventsub_signature(subscription.secret, message_id, timestamp, body)
+        if signing.corrupt:
+            signature = signature[:-4] + ("0000" if not signature.endswith("0000") else "1111")
+        headers = {
+            "Content-Type": "application/json",
+            "Twitch-Eventsub-Message-Id": message_id,
+            "Twitch-Eventsub-Message-Retry": "0",
+            "Twitch-Eventsub-Message-Type": kind,
+            "Twitch-Eventsub-Message-Signature": signature,
+            "Twitch-Eventsub-Message-Timestamp": timestamp,
+            "Twitch-Eventsub-Subscription-Type": subscription.type,
+            "Twitch-Eventsub-Subscription-Version": subscription.version,
+        }
+        return Delivery(subscription.callback, headers, body)
+
+    return build
+
+
 def _shown_now(channel: FakeChannel) -> bool:
     """Whether this request sees the channel; a flapping one is seen every other time."""
+    if channel.lag_reads > 0:
+        channel.lag_reads -= 1
+        return False
     if not channel.flapping:
         return True
     channel.flap_seen += 1
@@ -487,6 +730,52 @@ class _FakeTwitchApp:
 
     async def users(self, request: Request) -> Response:
         return await self._answer("users", request, self._helix(self._users))
+
+    async def eventsub(self, request: Request) -> Response:
+        return await self._answer("eventsub", request, self._eventsub)
+
+    async def _eventsub(self, request: Request) -> Response:
+        client_id = request.headers.get("Client-Id", "")
+        rejection = self._auth_problem(request, client_id)
+        if rejection is not None:
+            return twitch_error(401, rejection)
+        try:
+            if request.method == "POST":
+                return await self._subscribe(request)
+            if request.method == "DELETE":
+                return self._unsubscribe(request)
+            return self._list_subscriptions(request)
+        except HelixRejection as error:
+            return twitch_error(error.status, error.message)
+
+    async def _subscribe(self, request: Request) -> Response:
+        try:
+            wanted = SubscriptionIn.model_validate_json(await request.body())
+        except ValidationError as error:
+            raise HelixRejection(400, "invalid subscription request") from error
+        check_subscription(wanted)
+        created = self.state.create_subscription(wanted)
+        return JSONResponse(self._totals([created]), 202)
+
+    def _unsubscribe(self, request: Request) -> Response:
+        subscription_id = request.query_params.get("id")
+        if not subscription_id:
+            raise HelixRejection(400, 'Missing required parameter "id"')
+        if not self.state.delete_subscription(subscription_id):
+            raise HelixRejection(404, "subscription not found")
+        return Response(status_code=204)
+
+    def _list_subscriptions(self, request: Request) -> Response:
+        params = request.query_params
+        found = self.state.subscriptions(params.get("status"), params.get("type"))
+        page = _page(request, found)
+        return JSONResponse(
+            {**self._totals(page["data"]), "total": len(found), "pagination": page["pagination"]}
+        )
+
+    def _totals(self, data: list[dict[str, Any]]) -> dict[str, Any]:
+        total = len(self.state.subscriptions())
+        return {"data": data, "total": total, "total_cost": total, "max_total_cost": MAX_TOTAL_COST}
 
     async def _answer(
         self, endpoint: str, request: Request, handler: Callable[[Request], Awaitable[Response]]
@@ -635,6 +924,13 @@ class FailIn(BaseModel):
     delay: float = Field(default=2.0, ge=0, le=60)
 
 
+class RevokeIn(BaseModel):
+    id: str
+    reason: Literal[
+        "authorization_revoked", "user_removed", "notification_failures_exceeded", "version_removed"
+    ] = "authorization_revoked"
+
+
 _CHANNELS_IN: TypeAdapter[ChannelIn | list[ChannelIn]] = TypeAdapter(ChannelIn | list[ChannelIn])
 
 
@@ -695,6 +991,25 @@ class _ControlApp:
         self.state.reset_stats()
         return JSONResponse(asdict(self.state.stats()))
 
+    async def push_switch(self, request: Request) -> Response:
+        switch = SwitchIn.model_validate_json(await request.body())
+        self.state.push.switch(switch.mode, switch.count, switch.seconds)
+        return JSONResponse(switch.model_dump())
+
+    async def push_subscriptions(self, request: Request) -> Response:
+        return JSONResponse({"data": self.state.subscriptions()})
+
+    async def push_revoke(self, request: Request) -> Response:
+        revoke = RevokeIn.model_validate_json(await request.body())
+        try:
+            self.state.revoke(revoke.id, revoke.reason)
+        except KeyError:
+            return JSONResponse({"detail": "no such subscription"}, 404)
+        return JSONResponse(revoke.model_dump())
+
+    async def push_stats(self, request: Request) -> Response:
+        return JSONResponse({"outcomes": dict(self.state.push.outcomes)})
+
 
 async def _invalid_control_body(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ValidationError)
@@ -709,6 +1024,11 @@ def create_app(state: FakeTwitchState) -> Starlette:
         Route("/oauth2/validate", twitch.validate, methods=["GET"]),
         Route("/helix/streams", twitch.streams, methods=["GET"]),
         Route("/helix/users", twitch.users, methods=["GET"]),
+        Route("/helix/eventsub/subscriptions", twitch.eventsub, methods=["GET", "POST", "DELETE"]),
+        Route("/_control/push", control.push_switch, methods=["POST"]),
+        Route("/_control/push/subscriptions", control.push_subscriptions, methods=["GET"]),
+        Route("/_control/push/revoke", control.push_revoke, methods=["POST"]),
+        Route("/_control/push/stats", control.push_stats, methods=["GET"]),
         Route("/_control/channels", control.list_channels, methods=["GET"]),
         Route("/_control/channels", control.add_channels, methods=["POST"]),
         Route("/_control/channels/{id}", control.get_channel, methods=["GET"]),

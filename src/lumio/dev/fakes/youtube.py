@@ -14,14 +14,18 @@ shaped 400 body; clients should rely on the status and ``reason`` only.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import html
 import itertools
+import secrets
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode
 from zoneinfo import ZoneInfo
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
@@ -30,6 +34,8 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from lumio.dev.fakes.push import Delivery, PushSender, Signing, SwitchIn
 
 Clock = Callable[[], datetime]
 FailMode = Literal["5xx", "429", "garbage", "timeout"]
@@ -174,6 +180,44 @@ class FakeYouTubeState:
         self._quota_day = self._today()
         self._quota_used = 0
         self._ids = itertools.count(1)
+        # The WebSub hub: active subscriptions by (callback, topic), and the sender.
+        self.hub_subscriptions: dict[tuple[str, str], HubSubscription] = {}
+        self.push = PushSender()
+
+    # --- the WebSub hub (PLATFORM_APIS.md §2.5) ---
+
+    def hub_request(self, form: dict[str, str]) -> None:
+        """A (un)subscribe request: the hub checks intent with a GET to the callback, later."""
+        mode, callback, topic = form["hub.mode"], form["hub.callback"], form["hub.topic"]
+        lease = int(form.get("hub.lease_seconds") or HUB_LEASE_SECONDS)
+        challenge = secrets.token_urlsafe(16)
+        query = urlencode({"hub.mode": mode, "hub.topic": topic, "hub.challenge": challenge,
+                           "hub.lease_seconds": str(lease)})  # fmt: skip
+        separator = "&" if "?" in callback else "?"
+        delivery = Delivery(f"{callback}{separator}{query}", {}, b"", "GET")
+        wanted = HubSubscription(callback, topic, form.get("hub.secret", ""), lease)
+
+        def confirmed(answer: Any) -> None:
+            if answer is None or not 200 <= answer.status_code < 300 or answer.text != challenge:
+                return
+            with self.lock:
+                if mode == "subscribe":
+                    self.hub_subscriptions[(callback, topic)] = wanted
+                else:
+                    self.hub_subscriptions.pop((callback, topic), None)
+
+        self.push.verify(lambda _: delivery, confirmed)
+
+    def _publish(self, video: FakeVideo) -> None:
+        """Notify the topic's subscribers of a new or changed video, signed with their secret."""
+        channel = self.channels.get(video.channel_id)
+        if channel is None:
+            return
+        topic = f"{HUB_TOPIC}?channel_id={channel.channel_id}"
+        body = render_feed(channel, [video]).encode()
+        for subscription in self.hub_subscriptions.values():
+            if subscription.topic == topic:
+                self.push.notify(_hub_builder(subscription, body), f"video:{video.video_id}")
 
     # --- control: channels and videos ---
 
@@ -200,7 +244,9 @@ class FakeYouTubeState:
     ) -> FakeVideo:
         """A plain video (no liveStreamingDetails)."""
         with self.lock:
-            return self._add_video(channel_id, title, published_at or self.clock())
+            video = self._add_video(channel_id, title, published_at or self.clock())
+            self._publish(video)
+            return video
 
     def schedule_stream(
         self, channel_id: str, scheduled_start: datetime, title: str = "Scheduled stream"
@@ -210,6 +256,7 @@ class FakeYouTubeState:
             video = self._add_video(channel_id, title, self.clock())
             video.broadcast = True
             video.scheduled_start = scheduled_start
+            self._publish(video)
             return video
 
     def go_live(
@@ -237,6 +284,7 @@ class FakeYouTubeState:
             video.category_id = category_id
             video.in_feed = in_feed
             video.updated_at = now
+            self._publish(video)
             return video
 
     def end_stream(self, channel_id: str, video_id: str | None = None) -> FakeVideo:
@@ -249,6 +297,7 @@ class FakeYouTubeState:
             # YouTube stops tracking concurrent viewers once the broadcast is over.
             video.viewers = None
             video.updated_at = video.actual_end
+            self._publish(video)
             return video
 
     def update_video(
@@ -266,6 +315,8 @@ class FakeYouTubeState:
             video.category_id = category_id or video.category_id
             video.in_feed = in_feed if in_feed is not None else video.in_feed
             video.updated_at = self.clock()
+            if title is not None:
+                self._publish(video)
             return video
 
     # --- control: failures, quota, stats ---
@@ -673,6 +724,50 @@ def _etag(video: FakeVideo) -> str:
 # --- the Atom feed ---
 
 
+HUB_TOPIC = "https://www.youtube.com/xml/feeds/videos.xml"
+HUB_LEASE_SECONDS = 432_000
+
+
+@dataclass(frozen=True, slots=True)
+class HubSubscription:
+    callback: str
+    topic: str
+    secret: str
+    lease_seconds: int
+
+
+def _hub_builder(subscription: HubSubscription, body: bytes) -> Callable[[Signing], Delivery]:
+    def build(signing: Signing) -> Delivery:
+        headers = {"Content-Type": "application/atom+xml"}
+        if subscription.secret:
+            mac = hmac.new(subscription.secret.encode(), body, hashlib.sha1).hexdigest()
+            headers["X-Hub-Signature"] = "sha1=" + ("0" * 40 if signing.corrupt else mac)
+        return Delivery(subscription.callback, headers, body)
+
+    return build
+
+
+async def _hub_route(request: Request) -> Response:
+    """POST /subscribe: the hub's form; 202 and an asynchronous check of intent."""
+    state: FakeYouTubeState = request.app.state.fake
+    form = dict(parse_qsl((await request.body()).decode(errors="replace")))
+    if form.get("hub.mode") not in ("subscribe", "unsubscribe"):
+        return Response("Invalid value for hub.mode", 400)
+    if not form.get("hub.callback", "").startswith(("http://", "https://")):
+        return Response("Invalid parameter: hub.callback", 400)
+    if not form.get("hub.topic", "").startswith(HUB_TOPIC + "?channel_id="):
+        return Response("Invalid parameter: hub.topic", 400)
+    state.hub_request(form)
+    return Response(status_code=202)
+
+
+async def _hub_switch(request: Request) -> Response:
+    state: FakeYouTubeState = request.app.state.fake
+    wanted = SwitchIn.model_validate_json(await request.body())
+    state.push.switch(wanted.mode, wanted.count, wanted.seconds)
+    return JSONResponse(wanted.model_dump())
+
+
 def render_feed(channel: FakeChannel, videos: list[FakeVideo]) -> str:
     # As in real feeds, the feed-level yt:channelId lacks the UC prefix; the entries' have it.
     short_id = channel.channel_id.removeprefix("UC")
@@ -949,12 +1044,16 @@ def create_app(state: FakeYouTubeState) -> Starlette:
         Route("/youtube/v3/playlistItems", _api_route(state, "playlistItems", 1, _playlist_items)),
         Route("/youtube/v3/channels", _api_route(state, "channels", 1, _channels)),
         Route("/youtube/v3/search", _api_route(state, "search", SEARCH_COST, _search)),
+        Route("/subscribe", _hub_route, methods=["POST"]),
+        Route("/_control/push", _hub_switch, methods=["POST"]),
     ]
     routes += [
         Route(f"/_control{path}", _control(state, action), methods=[method])
         for path, action, method in control
     ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.state.fake = state
+    return app
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -88,26 +88,23 @@ async function onLink() {
   });
 }
 
-// The card's extra lines: the platform's health, push status, and the unlink control.
+// The card's extra lines: the platform's health and the unlink control (the push status line
+// is the dashboard's own, filled from pushStatus).
 export function extendCard(article, platform) {
   const health = element("p", "health");
   health.dataset.field = "health";
-  const push = element("p", "push");
-  push.dataset.field = "push";
   const controls = element("div", "card-controls");
   const name = PLATFORM_NAMES[platform] || platform;
   const unlink = button(`Unlink ${name}`, () => askUnlink(unlink, platform));
   unlink.dataset.action = "unlink";
   controls.append(unlink);
-  article.append(health, push, controls);
+  article.append(health, controls);
 }
 
 export function fillCard(card, platform, channel) {
   const health = card.querySelector('[data-field="health"]');
   health.textContent = channel ? healthText(platform, channel) : "";
   health.dataset.stale = String(Boolean(channel && channel.stale));
-  const push = card.querySelector('[data-field="push"]');
-  push.textContent = channel && channel.push ? `Push: ${pushText(channel.push)}` : "";
   card.querySelector(".card-controls").hidden = !(channel && can("channels:manage"));
 }
 
@@ -122,11 +119,6 @@ function healthText(platform, channel) {
     return `${name} answered with an error${since}; retrying.${kind}`;
   }
   return "";
-}
-
-function pushText(push) {
-  if (typeof push === "string") return push;
-  return push.status || push.state || (push.active ? "on" : "off");
 }
 
 function askUnlink(unlink, platform) {

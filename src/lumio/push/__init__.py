@@ -1,0 +1,1 @@
+"""Push ingestion: platform callbacks (Twitch EventSub, Kick webhooks, YouTube WebSub) as hints."""

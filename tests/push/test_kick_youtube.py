@@ -1,0 +1,226 @@
+"""Kick webhooks and YouTube WebSub end to end: fake platform → the API's receiver → the worker."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+
+import asyncpg
+import httpx
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from lumio.api.app import create_app
+from lumio.channels import repository as channels
+from lumio.detection.metrics import WorkerMetrics
+from lumio.detection.wakeups import follow_wakes
+from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
+from lumio.dev.fakes.kick import FakeKickState
+from lumio.dev.fakes.kick import create_app as kick_app
+from lumio.dev.fakes.server import FakeServer, free_port
+from lumio.dev.fakes.youtube import DEFAULT_API_KEY, FakeYouTubeState
+from lumio.dev.fakes.youtube import create_app as youtube_app
+from lumio.kit.settings import Settings
+from lumio.platforms.base import Platform
+from lumio.platforms.kick import KickAdapter
+from lumio.platforms.registry import build_adapter
+from lumio.push.reconcile import PushReconciler, build_clients
+from lumio.push.twitch import HeaderSource
+from tests.conftest import Factory
+from tests.push.conftest import eventually
+
+FAST = {
+    "poll_offline": timedelta(seconds=60),
+    "poll_settling": timedelta(seconds=0.5),
+    "poll_batch_wait": timedelta(0),
+}
+
+
+@pytest.fixture(scope="module")
+def kick() -> Iterator[tuple[FakeKickState, str]]:
+    state = FakeKickState()
+    with FakeServer(kick_app(state)) as url:
+        yield state, url
+    state.push.close()
+
+
+@pytest.fixture(scope="module")
+def youtube() -> Iterator[tuple[FakeYouTubeState, str]]:
+    state = FakeYouTubeState()
+    with FakeServer(youtube_app(state)) as url:
+        yield state, url
+    state.push.close()
+
+
+@pytest.fixture(scope="module")
+def both(
+    settings: Settings, kick: tuple[FakeKickState, str], youtube: tuple[FakeYouTubeState, str]
+) -> Iterator[tuple[Settings, str]]:
+    port = free_port()
+    configured = settings.updated(
+        {
+            "detection": FAST,
+            "push": {
+                "public_url": f"http://127.0.0.1:{port}",
+                "poll_offline_with_push_seconds": 60.0,
+                "youtube_websub_hub": f"{youtube[1]}/subscribe",
+            },
+            "kick": {
+                "client_id": kick[0].client_id,
+                "client_secret": kick[0].client_secret,
+                "api_base": kick[1],
+                "id_base": kick[1],
+            },
+            "youtube": {
+                "api_key": DEFAULT_API_KEY,
+                "api_base": youtube[1],
+                "feed_base": youtube[1],
+            },
+        }
+    )
+    kick[0].webhook_url = f"{configured.push.public_url}/webhooks/kick"
+    with FakeServer(create_app(configured), port=port, lifespan="on") as url:
+        yield configured, url
+
+
+@contextlib.asynccontextmanager
+async def running(
+    settings: Settings, db: asyncpg.Pool, redis: Redis, platform: Platform
+) -> AsyncIterator[None]:
+    async with httpx.AsyncClient() as http:
+        adapter = build_adapter(platform, settings, http)
+        metrics = WorkerMetrics()
+        worker = Worker(
+            [
+                PlatformPoller(
+                    adapter, db, redis, PollerConfig.from_settings(settings, platform), metrics
+                )
+            ]
+        )
+        headers: dict[Platform, HeaderSource] = {}
+        if isinstance(adapter, KickAdapter):
+            headers[platform] = adapter.app_headers
+        clients = build_clients(settings, http, headers)
+        reconciler = PushReconciler(
+            db, redis, settings, clients, metrics, interval=timedelta(seconds=0.2)
+        )
+        tasks = [
+            asyncio.create_task(worker.run()),
+            asyncio.create_task(follow_wakes(redis, worker)),
+            asyncio.create_task(reconciler.start()),
+        ]
+        try:
+            yield
+        finally:
+            worker.stop()
+            reconciler.stop()
+            await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10)
+
+
+async def enabled(db: asyncpg.Pool, count: int) -> bool:
+    found = await db.fetchval("SELECT count(*) FROM push_subscriptions WHERE status = 'enabled'")
+    return bool(found == count)
+
+
+async def went_online(redis: Redis, account: object, seconds: float) -> int:
+    events = redis.pubsub()
+    await events.subscribe(f"lumio:channel_status:{account}")
+    try:
+        loop = asyncio.get_running_loop()
+        deadline, found = loop.time() + seconds, 0
+        while (left := deadline - loop.time()) > 0:
+            message = await events.get_message(ignore_subscribe_messages=True, timeout=left)
+            if message is not None and orjson.loads(message["data"])["reason"] == "went_online":
+                found += 1
+                deadline = min(deadline, loop.time() + 0.5)
+        return found
+    finally:
+        await events.aclose()  # type: ignore[no-untyped-call]
+
+
+async def test_kick_webhook_is_a_hint_and_bad_signatures_are_refused(
+    both: tuple[Settings, str],
+    kick: tuple[FakeKickState, str],
+    db: asyncpg.Pool,
+    redis: Redis,
+    factory: Factory,
+) -> None:
+    settings, api_url = both
+    state = kick[0]
+    channel = state.add_channel(f"kicky{free_port()}")
+    account, _ = await factory.account()
+    await channels.link(db, account, Platform.KICK, channel.channel_id, channel.name)
+    async with running(settings, db, redis, Platform.KICK):
+        await eventually(lambda: enabled(db, 2), 10)
+        assert len(state.subscriptions()) == 2
+        await asyncio.sleep(0.5)
+        listen = asyncio.create_task(went_online(redis, account, 3.0))
+        await asyncio.sleep(0.1)
+        state.set_live(channel.channel_id)
+        # The poll-only interval is 60 s here: only the webhook can make it this fast.
+        assert await listen == 1
+        assert await db.fetchval("SELECT count(*) FROM push_hints") == 1
+        # A message signed with another key is refused.
+        body = b'{"broadcaster":{"user_id":%s},"is_live":true}' % channel.channel_id.encode()
+        headers = {
+            "Kick-Event-Message-Id": "01J0000000000000000000000X",
+            "Kick-Event-Message-Timestamp": "2026-12-02T06:00:00Z",
+            "Kick-Event-Signature": base64.b64encode(b"x" * 256).decode(),
+            "Kick-Event-Type": "livestream.status.updated",
+        }
+        async with httpx.AsyncClient(base_url=api_url) as http:
+            answer = await http.post("/webhooks/kick", headers=headers, content=body)
+        assert answer.status_code == 403
+        # Unlinking deletes the subscriptions at Kick.
+        await channels.unlink(db, account, Platform.KICK)
+        await eventually(lambda: _no_kick_subscriptions(state), 5)
+
+
+async def _no_kick_subscriptions(state: FakeKickState) -> bool:
+    return not state.subscriptions()
+
+
+async def test_youtube_websub_makes_the_video_a_candidate(
+    both: tuple[Settings, str],
+    youtube: tuple[FakeYouTubeState, str],
+    db: asyncpg.Pool,
+    redis: Redis,
+    factory: Factory,
+) -> None:
+    settings, api_url = both
+    state = youtube[0]
+    channel = state.add_channel()
+    account, _ = await factory.account()
+    await channels.link(db, account, Platform.YOUTUBE, channel.channel_id, channel.title)
+    async with running(settings, db, redis, Platform.YOUTUBE):
+        await eventually(lambda: enabled(db, 1), 10)
+        expires = await db.fetchval("SELECT expires_at FROM push_subscriptions")
+        assert expires is not None
+        await asyncio.sleep(0.5)
+        listen = asyncio.create_task(went_online(redis, account, 3.0))
+        await asyncio.sleep(0.1)
+        state.go_live(channel.channel_id, title="Live via WebSub")
+        assert await listen == 1
+        # A notification with a bad signature: refused, nothing recorded.
+        hinted = await db.fetchval("SELECT hinted_at FROM push_hints")
+        state.push.switch("bad_signature")
+        state.upload(channel.channel_id, "another")
+        await eventually(lambda: _saw(state, "403"), 3)
+        assert await db.fetchval("SELECT hinted_at FROM push_hints") == hinted
+    # The hub's intent check for a topic nobody asked for is not answered.
+    async with httpx.AsyncClient(base_url=api_url) as http:
+        params = {
+            "hub.mode": "subscribe",
+            "hub.topic": "https://www.youtube.com/xml/feeds/videos.xml?channel_id=UCnobody",
+            "hub.challenge": "abc",
+        }
+        answer = await http.get("/webhooks/youtube", params=params)
+    assert answer.status_code == 404
+
+
+async def _saw(state: FakeYouTubeState, outcome: str) -> bool:
+    return state.push.outcomes[outcome] >= 1
