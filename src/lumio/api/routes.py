@@ -11,6 +11,7 @@ from lumio.dashboard.endpoints import router as dashboard_router
 from lumio.live.endpoints import router as live_router
 from lumio.manual_connect.endpoints import router as manual_connect_router
 from lumio.spotify.endpoints import router as spotify_router
+from lumio.webhooks.endpoints import router as webhooks_router
 
 v1 = APIRouter(prefix="/v1")
 v1.include_router(channel_status_router)
@@ -19,6 +20,7 @@ v1.include_router(channels_router)
 v1.include_router(auth_router)
 v1.include_router(live_router)
 v1.include_router(spotify_router)
+v1.include_router(webhooks_router)
 
 # Outside /v1 and the OpenAPI document: the dashboard page and its assets.
 pages = APIRouter(include_in_schema=False)

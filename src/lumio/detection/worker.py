@@ -40,6 +40,8 @@ from lumio.kit.clock import Clock, jittered, utc_now
 from lumio.kit.loops import LoopService
 from lumio.kit.settings import Settings
 from lumio.platforms.base import Observation, ObservationKind, Platform, PlatformAdapter
+from lumio.webhooks import outbox
+from lumio.webhooks.schemas import StreamContext
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class _Batch:
     online: list[OnlineWrite] = field(default_factory=list)
     offline: list[OfflineWrite] = field(default_factory=list)
     updates: list[StreamDataWrite] = field(default_factory=list)
+    # What webhook receivers are told beyond the event (the stream that started or ended).
+    contexts: dict[tuple[UUID, str], StreamContext] = field(default_factory=dict)
 
 
 def _restore(channel: ClaimedChannel) -> ChannelState:
@@ -191,6 +195,10 @@ class PlatformPoller:
             )
             transition = step(state, observation, now, self.config.detector)
             batch.transitions.append((channel, transition))
+            stream = transition.state.stream or state.stream
+            batch.contexts[(channel.account_id, channel.platform.value)] = StreamContext(
+                channel.channel_id, channel.display_name, stream
+            )
             batch.outcomes.append(self._outcome(channel, observation, transition, now))
             write = transition.write_for(channel.account_id, channel.platform)
             if isinstance(write, OnlineWrite):
@@ -234,13 +242,16 @@ class PlatformPoller:
                 *await status_repository.set_offline_many(conn, [w for w in batch.offline if (w.account_id, w.platform) in kept]),
                 *await status_repository.update_stream_data_many(conn, [w for w in batch.updates if (w.account_id, w.platform) in kept]),
             ]  # fmt: skip
+            written = {(a.account_id, a.platform): a for a in applied}
+            events = [
+                event
+                for channel, transition in batch.transitions
+                if (event := self._event(channel, transition, written)) is not None
+            ]
+            # The transactional outbox: the deliveries commit (or roll back) with the change.
+            await outbox.enqueue_status_events(conn, events, batch.contexts)
         self.metrics.rows_written.labels(self.platform).inc(len(applied))
-        written = {(a.account_id, a.platform): a for a in applied}
-        return [
-            event
-            for channel, transition in batch.transitions
-            if (event := self._event(channel, transition, written)) is not None
-        ]
+        return events
 
     def _event(
         self,

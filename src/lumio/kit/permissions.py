@@ -9,6 +9,7 @@ class Permission(StrEnum):
     SPOTIFY_READ = "spotify:read"
     SPOTIFY_WORKER = "spotify:worker"
     CHANNELS_MANAGE = "channels:manage"
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 class RoleName(StrEnum):
@@ -20,10 +21,20 @@ class RoleName(StrEnum):
 
 DEFAULT_ROLES: dict[RoleName, frozenset[Permission]] = {
     RoleName.OWNER: frozenset(
-        {Permission.SPOTIFY_READ, Permission.SPOTIFY_WORKER, Permission.CHANNELS_MANAGE}
+        {
+            Permission.SPOTIFY_READ,
+            Permission.SPOTIFY_WORKER,
+            Permission.CHANNELS_MANAGE,
+            Permission.WEBHOOKS_MANAGE,
+        }
     ),
     RoleName.ADMINISTRATOR: frozenset(
-        {Permission.SPOTIFY_READ, Permission.SPOTIFY_WORKER, Permission.CHANNELS_MANAGE}
+        {
+            Permission.SPOTIFY_READ,
+            Permission.SPOTIFY_WORKER,
+            Permission.CHANNELS_MANAGE,
+            Permission.WEBHOOKS_MANAGE,
+        }
     ),
     RoleName.MODERATOR: frozenset({Permission.SPOTIFY_READ}),
     RoleName.VIEWER: frozenset(),

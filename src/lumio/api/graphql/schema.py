@@ -10,12 +10,22 @@ from lumio.channel_status.graphql import ChannelStatusQuery
 from lumio.channels.graphql import ChannelsMutation, ChannelsQuery
 from lumio.manual_connect.graphql import ManualConnectMutation, ManualConnectQuery
 from lumio.spotify.graphql import SpotifyMutation, SpotifyQuery
+from lumio.webhooks.graphql import WebhooksMutation, WebhooksQuery
 
 Query = merge_types(
-    "Query", (ChannelStatusQuery, ManualConnectQuery, ChannelsQuery, AuthQuery, SpotifyQuery)
+    "Query",
+    (
+        ChannelStatusQuery,
+        ManualConnectQuery,
+        ChannelsQuery,
+        AuthQuery,
+        SpotifyQuery,
+        WebhooksQuery,
+    ),
 )
 Mutation = merge_types(
-    "Mutation", (ManualConnectMutation, ChannelsMutation, AuthMutation, SpotifyMutation)
+    "Mutation",
+    (ManualConnectMutation, ChannelsMutation, AuthMutation, SpotifyMutation, WebhooksMutation),
 )
 
 schema = strawberry.Schema(query=Query, mutation=Mutation)

@@ -1,0 +1,90 @@
+"""Writing deliveries in the caller's transaction (the transactional outbox).
+
+The platform worker calls ``enqueue_status_events`` inside its store transaction, so a change
+and its deliveries commit (or roll back) together; the delivery loop sends them afterwards.
+One ``INSERT ... SELECT`` over ``unnest`` per batch joins the notices to the account's
+subscribed, enabled endpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from lumio.db.pool import Executor
+from lumio.events.schemas import Reason, StatusEvent, format_instant
+from lumio.webhooks import repository
+from lumio.webhooks.schemas import EventType, Notice, StreamContext
+
+_CHANNEL_URLS = {
+    "twitch": "https://www.twitch.tv/{name}",
+    "kick": "https://kick.com/{name}",
+    "trovo": "https://trovo.live/s/{name}",
+    "youtube": "https://www.youtube.com/channel/{id}",
+}
+
+
+def channel_url(platform: str, channel_id: str, display_name: str) -> str | None:
+    template = _CHANNEL_URLS.get(platform)
+    if template is None:
+        return None
+    return template.format(name=display_name or channel_id, id=channel_id)
+
+
+def body_of(event_type: str, occurred_at: datetime, data: Mapping[str, Any]) -> str:
+    """The Standard Webhooks payload: ``{"type", "timestamp", "data"}``."""
+    payload = {"type": event_type, "timestamp": format_instant(occurred_at), "data": data}
+    return orjson.dumps(payload).decode()
+
+
+def _stream_data(event: StatusEvent, context: StreamContext | None) -> dict[str, Any]:
+    if context is None or event.platform is None:
+        return {}
+    data: dict[str, Any] = {
+        "channel_id": context.channel_id,
+        "channel_name": context.display_name or None,
+        "url": channel_url(event.platform, context.channel_id, context.display_name),
+    }
+    stream = context.stream
+    if stream is not None:
+        data |= {
+            "title": stream.title,
+            "category": stream.category,
+            "viewers": stream.viewers,
+            "started_at": format_instant(stream.started_at),
+        }
+        if event.reason is Reason.WENT_OFFLINE:
+            ended = (event.occurred_at - stream.started_at).total_seconds()
+            data |= {"ended_at": format_instant(event.occurred_at), "duration_seconds": int(ended)}
+    return data
+
+
+def status_notice(event: StatusEvent, context: StreamContext | None = None) -> Notice:
+    """The status event of DESIGN §5, enriched with what a receiver needs without a callback."""
+    data = orjson.loads(event.to_json()) | _stream_data(event, context)
+    return Notice(
+        account_id=event.account_id,
+        event_type=event.reason.value,
+        channel_key=event.platform or "manual",
+        body=body_of(event.reason.value, event.occurred_at, data),
+    )
+
+
+async def enqueue_status_events(
+    conn: Executor,
+    events: Sequence[StatusEvent],
+    contexts: Mapping[tuple[UUID, str], StreamContext] | None = None,
+) -> None:
+    """Write the events' deliveries in ``conn``'s transaction (committed with the change)."""
+    known = contexts or {}
+    notices = [status_notice(e, known.get((e.account_id, e.platform or ""))) for e in events]
+    await repository.enqueue(conn, notices)
+
+
+def test_notice(account_id: UUID, now: datetime) -> Notice:
+    data = {"v": 1, "account_id": str(account_id), "message": "a test message from Lumio"}
+    return Notice(account_id, EventType.TEST.value, "test", body_of("test", now, data))
