@@ -30,6 +30,7 @@ from lumio.webhooks.delivery import DeliveryLoop
 class Received:
     method: str
     path: str
+    query: str
     headers: dict[str, str]
     body: bytes
 
@@ -51,6 +52,7 @@ class Receiver:
         with self.lock:
             self.received.clear()
             self.statuses.clear()
+            self.ids = itertools.count(1)
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
@@ -58,9 +60,15 @@ class Receiver:
             status = self.statuses.pop(0) if self.statuses else 200
             if status == 200:
                 self.received.append(
-                    Received(request.method, request.url.path, dict(request.headers), body)
+                    Received(
+                        request.method,
+                        request.url.path,
+                        request.url.query,
+                        dict(request.headers),
+                        body,
+                    )
                 )
-            message_id = str(next(self.ids))
+            message_id = str(next(self.ids)) if status == 200 else ""
         if status == 429:
             return JSONResponse({"retry_after": 0.05, "global": False}, 429)
         if request.url.path.startswith("/discord") and status == 200:
