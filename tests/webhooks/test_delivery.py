@@ -327,3 +327,21 @@ async def test_failing_for_three_days_disables_the_endpoint(
     # Enabled again, it is healthy until the next failure.
     back = await client.patch(path, json={"enabled": True}, headers=owner.bearer)
     assert back.json()["enabled"] and back.json()["disabledReason"] is None
+
+
+async def test_manual_connect_start_and_stop_are_delivered(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    receiver: Receiver,
+    loop: DeliveryLoop,
+    db: asyncpg.Pool,
+) -> None:
+    _, owner = await factory.account()
+    hook = await add_hook(
+        client, owner, receiver.url + "/hook", ["manual_started", "manual_stopped"]
+    )
+    assert (await client.post("/v1/spotify/manual-connect", headers=owner.bearer)).is_success
+    assert (await client.delete("/v1/spotify/manual-connect", headers=owner.bearer)).is_success
+    await drain(loop, db)
+    types = [verify(hook["secret"], r)["type"] for r in receiver.received]
+    assert types == ["manual_started", "manual_stopped"]

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import orjson
 
 from lumio.db.pool import Executor
@@ -63,9 +64,13 @@ def _stream_data(event: StatusEvent, context: StreamContext | None) -> dict[str,
     return data
 
 
-def status_notice(event: StatusEvent, context: StreamContext | None = None) -> Notice:
+def status_notice(
+    event: StatusEvent,
+    context: StreamContext | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> Notice:
     """The status event of DESIGN §5, enriched with what a receiver needs without a callback."""
-    data = orjson.loads(event.to_json()) | _stream_data(event, context)
+    data = orjson.loads(event.to_json()) | _stream_data(event, context) | dict(extra or {})
     return Notice(
         account_id=event.account_id,
         event_type=event.reason.value,
@@ -83,6 +88,21 @@ async def enqueue_status_events(
     known = contexts or {}
     notices = [status_notice(e, known.get((e.account_id, e.platform or ""))) for e in events]
     await repository.enqueue(conn, notices)
+
+
+async def enqueue_outside(
+    db: asyncpg.Pool,
+    events: Sequence[StatusEvent],
+    extras: Mapping[UUID, Mapping[str, Any]] | None = None,
+) -> None:
+    """For changes kept in Redis (manual connect, now playing), which cannot share a PostgreSQL
+    transaction: the rows get their own small transaction right after the change. A crash in
+    between loses that notification (the change stands); a change that failed writes none."""
+    if not events:
+        return
+    notices = [status_notice(e, None, (extras or {}).get(e.account_id)) for e in events]
+    async with db.acquire() as conn, conn.transaction():
+        await repository.enqueue(conn, notices)
 
 
 def test_notice(account_id: UUID, now: datetime) -> Notice:
