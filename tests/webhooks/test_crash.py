@@ -32,13 +32,14 @@ from lumio.platforms.base import Platform
 from lumio.webhooks import outbox, repository
 
 async def main(url: str, account: UUID, claim: bool) -> None:
-    db = await asyncpg.connect(url)
+    db = await asyncpg.create_pool(url, min_size=1, max_size=2)
     now = datetime.now(UTC)
-    async with db.transaction():
-        await status.set_online_many(db, [OnlineWrite(account, Platform.KICK, "t", None, 1, now, now)])
+    async with db.acquire() as conn, conn.transaction():
+        await status.set_online_many(conn, [OnlineWrite(account, Platform.KICK, "t", None, 1, now, now)])
         event = StatusEvent(account, Reason.WENT_ONLINE, now, "kick", True)
-        await outbox.enqueue_status_events(db, [event])
+        await outbox.enqueue_status_events(conn, [event])
     if claim:
+        assert await repository.dispatch(db, 10) == 1
         later = datetime.now(UTC)
         assert len(await repository.claim(db, later, 10, timedelta(seconds=1))) == 1
     os.kill(os.getpid(), signal.SIGKILL)
@@ -74,8 +75,10 @@ async def test_killed_between_commit_and_send(
 
     assert await _run_child(database_url, account, mode) == -signal.SIGKILL
     assert receiver.received == []
-    delivery_id = await db.fetchval("SELECT id FROM webhook_deliveries")
-    assert delivery_id is not None, "a committed change lost its delivery"
+    queued = (
+        "SELECT (SELECT count(*) FROM webhook_outbox) + (SELECT count(*) FROM webhook_deliveries)"
+    )
+    assert await db.fetchval(queued) == 1, "a committed change lost its notification"
     if mode == "claimed":
         # The dead worker's lease (1 s) has to run out first.
         await asyncio.sleep(1.1)
@@ -83,6 +86,7 @@ async def test_killed_between_commit_and_send(
     await drain(loop, db)  # type: ignore[arg-type]  # the restarted worker's loop
     await drain(loop, db)  # type: ignore[arg-type]
     (received,) = receiver.received
+    delivery_id = await db.fetchval("SELECT id FROM webhook_deliveries")
     assert received.headers["webhook-id"] == str(delivery_id)
     assert ReferenceVerifier(hook["secret"]).verify(received.body, received.headers)["type"] == (
         "went_online"

@@ -35,6 +35,8 @@ RETRY_SCHEDULE = tuple(
 LOG_BYTES = 1024
 USER_AGENT = "Lumio-Webhooks/1"
 PURGE_EVERY = timedelta(minutes=10)
+# Outbox rows (status transactions) turned into deliveries per round.
+DISPATCH_ROWS = 500
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -135,7 +137,8 @@ class DeliveryLoop(LoopService):
         settings: WebhookSettings,
         clock: Clock = utc_now,
     ) -> None:
-        super().__init__(settings.poll)
+        # The interval is the lease: a round longer than that may see its deliveries sent twice.
+        super().__init__(settings.lease)
         self.db = db
         self.cipher = cipher
         self.settings = settings
@@ -145,8 +148,9 @@ class DeliveryLoop(LoopService):
         self._purged_at: datetime | None = None
 
     async def run_once(self) -> timedelta:
+        await self._purge(self.clock())
+        await repository.dispatch(self.db, DISPATCH_ROWS)
         now = self.clock()
-        await self._purge(now)
         rows = await repository.claim(self.db, now, self.settings.batch_size, self.settings.lease)
         if not rows:
             return self.settings.poll

@@ -1,9 +1,10 @@
-"""Writing deliveries in the caller's transaction (the transactional outbox).
+"""Writing the outbox in the caller's transaction (the transactional outbox).
 
 The platform worker calls ``enqueue_status_events`` inside its store transaction, so a change
-and its deliveries commit (or roll back) together; the delivery loop sends them afterwards.
-One ``INSERT ... SELECT`` over ``unnest`` per batch joins the notices to the account's
-subscribed, enabled endpoints.
+and its notifications commit (or roll back) together. A batch is one ``webhook_outbox`` row
+(its changes as arrays), written only when an account of the batch has an enabled endpoint:
+the status write pays one small insert, not one row per change and endpoint. The delivery loop
+turns outbox rows into deliveries (one per change and subscribed endpoint) and sends them.
 """
 
 from __future__ import annotations

@@ -58,15 +58,35 @@ WHERE account_id = $1 AND id = $2
 RETURNING {_ENDPOINT_COLUMNS}
 """
 
-# The outbox: one row per notice and subscribed, enabled endpoint, in the caller's transaction.
+# The outbox row of a status transaction, written in it; nothing when no account of the batch
+# has an enabled endpoint (the usual case costs one index probe).
 ENQUEUE = """
-INSERT INTO webhook_deliveries (id, endpoint_id, account_id, channel_key, event_type, body)
-SELECT gen_random_uuid(), w.id, n.account_id, n.channel_key, n.event_type, n.body
-FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+INSERT INTO webhook_outbox (account_ids, channel_keys, event_types, bodies)
+SELECT $1::uuid[], $2::text[], $3::text[], $4::text[]
+WHERE EXISTS (
+    SELECT 1 FROM webhook_endpoints WHERE account_id = ANY ($1::uuid[]) AND enabled)
+"""
+
+# Outbox rows, oldest first, become one delivery per change and subscribed endpoint (seq in
+# that order). One dispatcher at a time (the advisory lock of the caller's transaction), so
+# that seq follows the order in which the changes were committed.
+DISPATCH_LOCK = "SELECT pg_try_advisory_xact_lock(8130013)"
+DISPATCH = """
+WITH taken AS (
+    DELETE FROM webhook_outbox WHERE id IN (
+        SELECT id FROM webhook_outbox ORDER BY id LIMIT $1)
+    RETURNING *
+)
+INSERT INTO webhook_deliveries
+    (id, endpoint_id, account_id, channel_key, event_type, body, queued_at, next_attempt_at)
+SELECT gen_random_uuid(), w.id, n.account_id, n.channel_key, n.event_type, n.body,
+    t.created_at, t.created_at
+FROM taken t
+CROSS JOIN LATERAL unnest(t.account_ids, t.channel_keys, t.event_types, t.bodies)
     WITH ORDINALITY AS n (account_id, channel_key, event_type, body, ord)
 JOIN webhook_endpoints w
     ON w.account_id = n.account_id AND w.enabled AND n.event_type = ANY (w.events)
-ORDER BY n.ord, w.id
+ORDER BY t.id, n.ord, w.id
 """
 
 # A test message goes to the one endpoint, whatever it subscribes to.
@@ -260,6 +280,16 @@ async def enqueue(db: Executor, notices: Sequence[Notice]) -> None:
         [n.event_type for n in notices],
         [n.body for n in notices],
     )
+
+
+async def dispatch(db: asyncpg.Pool, limit: int) -> int:
+    """Move up to ``limit`` outbox rows into deliveries; returns the deliveries made (0 also
+    when another process is dispatching)."""
+    async with db.acquire() as conn, conn.transaction():
+        if not await conn.fetchval(DISPATCH_LOCK):
+            return 0
+        status: str = await conn.execute(DISPATCH, limit)
+    return int(status.split()[-1])
 
 
 async def enqueue_for_endpoint(db: Executor, endpoint_id: UUID, notice: Notice) -> UUID:

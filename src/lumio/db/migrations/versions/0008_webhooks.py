@@ -36,8 +36,19 @@ CREATE TABLE webhook_endpoints (
 );
 CREATE INDEX webhook_endpoints_account_idx ON webhook_endpoints (account_id);
 
--- The outbox: written in the transaction of the change it announces; the delivery loop claims
--- due rows. One row per (change, endpoint); its id is the webhook-id, the same on every retry.
+-- The outbox: one row per status transaction (its changes as parallel arrays), written in that
+-- transaction only when the accounts have an enabled endpoint. The delivery loop moves it into
+-- webhook_deliveries in id order (one row per change and subscribed endpoint).
+CREATE TABLE webhook_outbox (
+    id                  bigserial PRIMARY KEY,
+    account_ids         uuid[] NOT NULL,
+    channel_keys        text[] NOT NULL,
+    event_types         text[] NOT NULL,
+    bodies              text[] NOT NULL,
+    created_at          timestamptz NOT NULL DEFAULT now()
+);
+
+-- The deliveries: the loop claims due rows. The id is the webhook-id, the same on every retry.
 CREATE TABLE webhook_deliveries (
     id                  uuid PRIMARY KEY,
     seq                 bigserial NOT NULL,
@@ -47,6 +58,8 @@ CREATE TABLE webhook_deliveries (
     channel_key         text NOT NULL,
     event_type          text NOT NULL,
     body                text NOT NULL,
+    -- When the change committed its outbox row (commit-to-delivery latency starts here).
+    queued_at           timestamptz NOT NULL DEFAULT now(),
     state               text NOT NULL DEFAULT 'pending'
         CHECK (state IN ('pending', 'delivered', 'failed')),
     attempts            integer NOT NULL DEFAULT 0,
@@ -84,6 +97,7 @@ DOWNGRADE = """
 UPDATE roles SET permissions = array_remove(permissions, 'webhooks:manage');
 DROP TABLE webhook_discord_messages;
 DROP TABLE webhook_deliveries;
+DROP TABLE webhook_outbox;
 DROP TABLE webhook_endpoints;
 """
 
