@@ -123,7 +123,7 @@ async def cost(db: asyncpg.Pool, accounts: list[uuid.UUID], rounds: int) -> dict
         batch = accounts[(n * BATCH) % len(accounts) :][:BATCH]
         for with_outbox in (n % 2 == 0, n % 2 == 1):
             timings[with_outbox].append(await store(db, batch, n % 4 < 2, with_outbox))
-    await db.execute("DELETE FROM webhook_deliveries")
+    await db.execute("DELETE FROM webhook_outbox")
     off, on = statistics.median(timings[False]), statistics.median(timings[True])
     return {"store_ms_off": off * 1000, "store_ms_on": on * 1000, "cost": on / off - 1}
 
@@ -158,7 +158,7 @@ async def arrivals(receiver: str) -> tuple[dict[str, float], int]:
 
 async def latencies(db: asyncpg.Pool, receiver: str) -> list[float]:
     arrived, _ = await arrivals(receiver)
-    rows = await db.fetch("SELECT id, extract(epoch FROM created_at) AS t FROM webhook_deliveries")
+    rows = await db.fetch("SELECT id, extract(epoch FROM queued_at) AS t FROM webhook_deliveries")
     return [arrived[str(r["id"])] - float(r["t"]) for r in rows if str(r["id"]) in arrived]
 
 
