@@ -56,7 +56,12 @@ async def test_no_inline_code_and_no_other_origin(api: httpx.AsyncClient) -> Non
 async def test_assets_are_hashed_and_immutable(api: httpx.AsyncClient) -> None:
     html = (await api.get("/")).text
     urls = re.findall(r'(?:src|href)="(/assets/[^"]+)"', html)
-    assert {u.rsplit("/", 1)[1] for u in urls} == {"dashboard.js", "dashboard.css", "icon.svg"}
+    assert {u.rsplit("/", 1)[1] for u in urls} == {
+        "dashboard.js",
+        "notifications.js",
+        "dashboard.css",
+        "icon.svg",
+    }
     for url in urls:
         _, _, digest, name = url.split("/")
         asset = await api.get(url)
@@ -86,6 +91,7 @@ async def test_me_lists_the_permissions_the_page_offers(
         "channels:manage",
         "spotify:read",
         "spotify:worker",
+        "webhooks:manage",
     ]
     assert (await api.get("/v1/me", headers=moderator.bearer)).json()["permissions"] == [
         "spotify:read"
