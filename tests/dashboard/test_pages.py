@@ -58,6 +58,7 @@ async def test_assets_are_hashed_and_immutable(api: httpx.AsyncClient) -> None:
     urls = re.findall(r'(?:src|href)="(/assets/[^"]+)"', html)
     assert {u.rsplit("/", 1)[1] for u in urls} == {
         "dashboard.js",
+        "notifications.js",
         "dashboard.css",
         "icon.svg",
         "history.js",
@@ -95,6 +96,7 @@ async def test_me_lists_the_permissions_the_page_offers(
         "members:manage",
         "spotify:read",
         "spotify:worker",
+        "webhooks:manage",
     ]
     assert (await api.get("/v1/me", headers=moderator.bearer)).json()["permissions"] == [
         "spotify:read"

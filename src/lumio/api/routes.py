@@ -15,6 +15,7 @@ from lumio.manual_connect.endpoints import router as manual_connect_router
 from lumio.members.endpoints import router as members_router
 from lumio.push.endpoints import router as push_router
 from lumio.spotify.endpoints import router as spotify_router
+from lumio.webhooks.endpoints import router as webhooks_router
 
 v1 = APIRouter(prefix="/v1")
 v1.include_router(channel_status_router)
@@ -26,6 +27,7 @@ v1.include_router(spotify_router)
 v1.include_router(history_router)
 v1.include_router(members_router)
 v1.include_router(accounts_router)
+v1.include_router(webhooks_router)
 
 # Outside /v1 and the OpenAPI document: the dashboard page and its assets.
 pages = APIRouter(include_in_schema=False)

@@ -56,7 +56,7 @@ CLAIM = claim_sql(
     ("account_id", "platform"),
     "platform = $5",
     "pc.account_id, pc.platform, pc.channel_id, pc.detector_state, pc.next_poll_at, "
-    "pc.consecutive_errors",
+    "pc.consecutive_errors, pc.display_name",
 )
 
 COMPLETE = """
@@ -127,6 +127,7 @@ def _claimed(row: asyncpg.Record) -> ClaimedChannel:
         detector_state=orjson.loads(state) if isinstance(state, str) else dict(state),
         next_poll_at=row["next_poll_at"],
         consecutive_errors=row["consecutive_errors"],
+        display_name=row["display_name"],
     )
 
 

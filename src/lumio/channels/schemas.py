@@ -50,6 +50,8 @@ class ClaimedChannel:
     detector_state: dict[str, Any]
     next_poll_at: datetime
     consecutive_errors: int
+    # The login / slug / name the platform shows (webhooks build the channel's URL from it).
+    display_name: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ import logging
 import signal
 from typing import Protocol
 
+import asyncpg
 import httpx
 
 from lumio.db.pool import DbTimeouts, create_pool
@@ -16,6 +17,7 @@ from lumio.detection.wakeups import follow_wakes
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
 from lumio.history.retention import HistoryRetention
 from lumio.kit.clock import worker_id
+from lumio.kit.crypto import MISSING_KEY, MissingTokenKey, cipher_for
 from lumio.kit.health import LoopHealth, Readiness, start_probes
 from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings
@@ -27,6 +29,7 @@ from lumio.platforms.twitch import TwitchAdapter
 from lumio.push.reconcile import PushReconciler, build_clients
 from lumio.push.service import push_platforms
 from lumio.push.twitch import HeaderSource
+from lumio.webhooks.delivery import DeliveryLoop
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +140,10 @@ async def _poll(
         retention = HistoryRetention.from_settings(readiness.db, settings)
         clients = build_clients(settings, http, app_headers(pollers))
         reconciler = PushReconciler(readiness.db, readiness.redis, settings, clients, metrics)
-        loops: list[Stoppable] = [worker, retention, reconciler]
+        # The webhook delivery loop lives here: the outbox rows are written by this process's
+        # transactions, and one process to run (and scale) is simpler than two.
+        delivery = _delivery_loop(settings, readiness.db)
+        loops: list[Stoppable] = [worker, retention, reconciler, *([delivery] if delivery else [])]
         workers.extend(loops)
         if stopping.is_set():
             for loop in loops:
@@ -151,11 +157,14 @@ async def _poll(
                 retention.start(),
                 follow_wakes(readiness.redis, worker),
                 reconciler.start(),
+                *([delivery.start()] if delivery else []),
             )
         finally:
             for poller in pollers:
                 with contextlib.suppress(Exception):
                     await poller.adapter.aclose()
+            if delivery is not None:
+                await delivery.sender.http.aclose()
 
 
 def app_headers(pollers: list[PlatformPoller]) -> dict[Platform, HeaderSource]:
@@ -165,3 +174,14 @@ def app_headers(pollers: list[PlatformPoller]) -> dict[Platform, HeaderSource]:
         if isinstance(poller.adapter, TwitchAdapter | KickAdapter):
             headers[poller.platform] = poller.adapter.app_headers
     return headers
+
+
+def _delivery_loop(settings: Settings, db: asyncpg.Pool) -> DeliveryLoop | None:
+    try:
+        cipher = cipher_for(settings)
+    except MissingTokenKey:
+        log.warning("webhooks are not delivered: %s", MISSING_KEY)
+        return None
+    # Its own client: no redirects, small pool per host, the 5 s bound per request.
+    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.webhooks.concurrency))
+    return DeliveryLoop(db, http, cipher, settings.webhooks)

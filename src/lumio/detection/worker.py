@@ -59,6 +59,8 @@ from lumio.platforms.base import (
 from lumio.push import repository as push_repository
 from lumio.push.schemas import PushFacts
 from lumio.push.service import push_platforms
+from lumio.webhooks import outbox
+from lumio.webhooks.schemas import StreamContext
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +69,8 @@ log = logging.getLogger(__name__)
 RETRY_CAP_SECONDS = 8.0
 
 W = TypeVar("W", OnlineWrite, OfflineWrite, StreamDataWrite)
-# What a batch write stored: the rows, and the sessions their events name.
-_Stored = tuple[list[Applied], dict[tuple[UUID, Platform], SessionMark]]
+# What a batch write stored: the rows, and the events it announces (after the commit).
+_Stored = tuple[list[Applied], list[StatusEvent]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,8 @@ class _Batch:
 
     items: list[_Item] = field(default_factory=list)
     history: HistoryBatch = field(default_factory=HistoryBatch)
+    # What webhook receivers are told beyond the event (the stream that started or ended).
+    contexts: dict[tuple[UUID, str], StreamContext] = field(default_factory=dict)
 
     @property
     def outcomes(self) -> list[PollOutcome]:
@@ -152,7 +156,8 @@ class _Batch:
 
     def _part(self, items: list[_Item]) -> _Batch:
         keys = {(item.channel.account_id, item.channel.platform) for item in items}
-        return _Batch(items, self.history.only(keys))
+        contexts = {k: c for k, c in self.contexts.items() if (k[0], Platform(k[1])) in keys}
+        return _Batch(items, self.history.only(keys), contexts)
 
 
 def _restore(channel: ClaimedChannel) -> ChannelState:
@@ -320,6 +325,10 @@ class PlatformPoller:
                 transition,
                 self.config.detector.grace_period,
             )
+            stream = transition.state.stream or state.stream
+            batch.contexts[(channel.account_id, channel.platform.value)] = StreamContext(
+                channel.channel_id, channel.display_name, stream
+            )
             delay = self._delay(transition.state, facts.get(channel.channel_id), claimed_at, now)
             outcome = self._outcome(channel, observation, transition, now, delay)
             write = transition.write_for(channel.account_id, channel.platform)
@@ -360,14 +369,9 @@ class PlatformPoller:
         return push_delay(state, fact, delay, self.config.push, claimed_at, now)
 
     async def _store(self, batch: _Batch, token: UUID) -> list[StatusEvent]:
-        applied, sessions = await self._store_isolating(batch, token)
+        applied, events = await self._store_isolating(batch, token)
         self.metrics.rows_written.labels(self.platform).inc(len(applied))
-        written = {(a.account_id, a.platform): a for a in applied}
-        return [
-            event
-            for channel, transition in batch.transitions
-            if (event := self._event(channel, transition, written, sessions)) is not None
-        ]
+        return events
 
     async def _store_isolating(self, batch: _Batch, token: UUID) -> _Stored:
         """Store the batch; when PostgreSQL refuses a value, split it to store every other row.
@@ -381,14 +385,14 @@ class PlatformPoller:
         except REFUSED_DATA as error:
             if len(batch.items) == 1:
                 await self._store_refused(batch.items[0], token, error)
-                return [], {}
+                return [], []
             log.warning(
                 "%s batch of %d refused (%s): splitting it", self.platform, len(batch.items), error
             )
             first, second = batch.halves()
-            applied, sessions = await self._store_isolating(first, token)
-            more, more_sessions = await self._store_isolating(second, token)
-            return [*applied, *more], sessions | more_sessions
+            applied, events = await self._store_isolating(first, token)
+            more, more_events = await self._store_isolating(second, token)
+            return [*applied, *more], [*events, *more_events]
 
     async def _write(self, batch: _Batch, token: UUID) -> _Stored:
         async with self.db.acquire() as conn, conn.transaction():
@@ -398,10 +402,17 @@ class PlatformPoller:
                 *await status_repository.set_offline_many(conn, batch.writes(OfflineWrite, kept)),
                 *await status_repository.update_stream_data_many(conn, batch.writes(StreamDataWrite, kept)),
             ]  # fmt: skip
-            written = {(a.account_id, a.platform) for a in applied}
+            written = {(a.account_id, a.platform): a for a in applied}
             # Sessions, segments and viewer samples commit with the status they describe.
             sessions = await history_repository.record_batch(conn, batch.history.only(written))
-            return applied, sessions
+            events = [
+                event
+                for channel, transition in batch.transitions
+                if (event := self._event(channel, transition, written, sessions)) is not None
+            ]
+            # The transactional outbox: the deliveries commit (or roll back) with the change.
+            await outbox.enqueue_status_events(conn, events, batch.contexts)
+            return applied, events
 
     async def _store_refused(self, item: _Item, token: UUID, error: Exception) -> None:
         """Record a channel whose values PostgreSQL refused as an unknown poll, state unchanged."""

@@ -15,7 +15,7 @@ import secrets
 import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
@@ -34,10 +34,16 @@ from lumio.detection.run import app_headers
 from lumio.detection.wakeups import follow_wakes
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
 from lumio.dev.demo import link_demo, start_dev_spotify
+from lumio.dev.fakes.server import FakeServer
+from lumio.dev.fakes.webhook_receiver import Inbox
+from lumio.dev.fakes.webhook_receiver import create_app as receiver_app
 from lumio.dev.history import seed_demo_history
 from lumio.dev.simulator import DEMO_CHANNELS, Fakes, Simulator, start_fakes
 from lumio.history.retention import HistoryRetention
+from lumio.kit.crypto import cipher_for, key_for
 from lumio.kit.errors import LumioError
+from lumio.kit.permissions import Permission
+from lumio.kit.principal import Credential, Principal
 from lumio.kit.resources import create_redis
 from lumio.kit.settings import Settings
 from lumio.platforms.base import Platform
@@ -47,6 +53,9 @@ from lumio.serve import uvicorn_server
 from lumio.spotify.linking.oauth import SpotifyApp
 from lumio.spotify.poller.run import build_worker as build_spotify_worker
 from lumio.spotify.repository import get_connection
+from lumio.webhooks import service as webhooks
+from lumio.webhooks.delivery import DeliveryLoop
+from lumio.webhooks.schemas import WebhookIn
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +68,17 @@ DEV_POLL_INTERVALS = {
     "poll_live": timedelta(seconds=10),
     "poll_settling": timedelta(seconds=5),
 }
+
+
+DEV_WEBHOOK = "lumio dev receiver"
+_EVENTS = (
+    "went_online",
+    "went_offline",
+    "stream_updated",
+    "manual_started",
+    "manual_stopped",
+    "test",
+)
 
 
 @dataclass(frozen=True)
@@ -130,7 +150,9 @@ def dev_settings(settings: Settings, fakes: Fakes) -> Settings:
     """Settings pointing every platform at its fake, with short poll intervals unless set."""
     chosen = settings.detection.model_fields_set
     detection = {k: v for k, v in DEV_POLL_INTERVALS.items() if k not in chosen}
-    return settings.updated({**fakes.settings_updates(), "detection": detection})
+    # The local webhook receiver is on loopback.
+    updates = {**fakes.settings_updates(), "detection": detection}
+    return settings.updated(updates | {"webhooks": {"allow_private": True}})
 
 
 def with_push(settings: Settings, fakes: Fakes, host: str, port: int) -> Settings:
@@ -211,7 +233,10 @@ async def _run(
                 await link_demo(pool, redis, http, settings, demo.account_id, demo.user_id)
             platforms = configured_platforms(settings)
             _banner(settings, host, port, demo, fleet, platforms, simulate_every)
-            await _serve(settings, host, port, pool, redis, http, platforms, simulator)
+            with contextlib.ExitStack() as stack:
+                if fleet is not None:
+                    await _receive_webhooks(stack, pool, settings, demo)
+                await _serve(settings, host, port, pool, redis, http, platforms, simulator)
     finally:
         await redis.aclose()
         await pool.close()
@@ -256,6 +281,11 @@ async def _serve(
         tasks.append(asyncio.create_task(worker.run(), name="worker"))
         tasks.append(asyncio.create_task(follow_wakes(redis, worker), name="wakeups"))
         tasks.append(asyncio.create_task(reconciler.start(), name="push"))
+    delivery = None
+    if settings.webhooks.allow_private and key_for(settings) is not None:
+        # As in `lumio worker`: the webhook delivery loop.
+        delivery = DeliveryLoop(pool, http, cipher_for(settings), settings.webhooks)
+        tasks.append(asyncio.create_task(delivery.start(), name="webhook-delivery"))
     spotify_worker = None
     if SpotifyApp.from_settings(settings).configured:
         spotify_worker = build_spotify_worker(pool, redis, http, settings)
@@ -272,6 +302,8 @@ async def _serve(
         worker.stop()
         retention.stop()
         reconciler.stop()
+        if delivery is not None:
+            delivery.stop()
         if spotify_worker is not None:
             spotify_worker.stop()
         results = await asyncio.gather(*tasks, stopping, return_exceptions=True)
@@ -288,6 +320,22 @@ async def _serve(
             raise RuntimeError(f"{task.get_name()} failed") from result
 
 
+async def _receive_webhooks(
+    stack: contextlib.ExitStack, pool: asyncpg.Pool, settings: Settings, demo: Demo
+) -> None:
+    """A local receiver, and a demo endpoint on it (a new one, with its secret, each run)."""
+    inbox = Inbox()
+    url = stack.enter_context(FakeServer(receiver_app(inbox)))
+    allowed = frozenset(p.value for p in Permission)
+    owner = Principal(demo.user_id, demo.account_id, allowed, Credential.API_KEY, uuid4(), b"")
+    for old in await webhooks.list_for(pool, owner):
+        if old.description == DEV_WEBHOOK:
+            await webhooks.delete_for(pool, owner, old.id)
+    body = WebhookIn(url=f"{url}/hook", description=DEV_WEBHOOK, events=list(_EVENTS))
+    inbox.secret = (await webhooks.create_for(pool, settings, owner, body)).secret
+    print(f"  Webhooks:  signed deliveries of the demo account arrive at {url}/\n", flush=True)
+
+
 def _banner(
     settings: Settings,
     host: str,
@@ -301,14 +349,14 @@ def _banner(
     if fleet is not None:
         fakes = ", ".join(f"{p.value} {fleet.url(p)}" for p in fleet.servers)
         channels = ", ".join(f"{d.platform.value} {d.handle}" for d in DEMO_CHANNELS)
-        poll = f"{settings.detection.poll_offline:g}-{settings.detection.poll_live:g} s"
+        poll = f"{settings.detection.poll_offline.total_seconds():g}-{settings.detection.poll_live.total_seconds():g} s"
         platform_lines = f"""
   Platforms: simulated (LUMIO_DEV_FAKES=0 or --no-fakes to turn them off)
              {fakes}
   Channels:  {channels}
              linked to the demo account; they go live, change and end by themselves
              (a change about every {simulate_every:g} s, polled every {poll}; a short drop
-             stays online through the {settings.detection.grace:g} s grace period).
+             stays online through the {settings.detection.grace.total_seconds():g} s grace period).
   Watch:     watch -n 2 curl -s -H 'Authorization: Bearer {demo.api_key}' {base}/v1/channel-status
 """
     elif platforms:

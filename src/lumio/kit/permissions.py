@@ -10,6 +10,7 @@ class Permission(StrEnum):
     SPOTIFY_WORKER = "spotify:worker"
     CHANNELS_MANAGE = "channels:manage"
     MEMBERS_MANAGE = "members:manage"
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 class RoleName(StrEnum):
@@ -33,6 +34,7 @@ _MANAGERS = frozenset(
         Permission.SPOTIFY_WORKER,
         Permission.CHANNELS_MANAGE,
         Permission.MEMBERS_MANAGE,
+        Permission.WEBHOOKS_MANAGE,
     }
 )
 

@@ -477,6 +477,56 @@ class HistorySettings(BaseSettings):
     retention_batch: int = Field(default=500, ge=1)
 
 
+class WebhookSettings(BaseSettings):
+    """Issue 13: outgoing webhooks (signed Standard Webhooks, Discord) and their delivery loop,
+    which runs inside `lumio worker`."""
+
+    model_config = _group("LUMIO_WEBHOOK_")
+
+    # Endpoints on loopback, private, link-local or metadata addresses, and plain http://, are
+    # refused unless this is true (tests and `lumio dev`, whose receivers are local).
+    allow_private: bool = False
+    # Per request: the whole exchange, and how much of the answer is read (the log keeps 1 KB).
+    timeout: Seconds = Field(
+        default=timedelta(seconds=5),
+        gt=_ZERO,
+        validation_alias=_env("LUMIO_WEBHOOK_TIMEOUT_SECONDS"),
+    )
+    max_response_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Pause of the delivery loop when nothing is due (the commit-to-delivery latency when idle).
+    poll: Seconds = Field(
+        default=timedelta(seconds=0.2),
+        gt=_ZERO,
+        validation_alias=_env("LUMIO_WEBHOOK_POLL_SECONDS"),
+    )
+    # Deliveries claimed per round and requests in flight at once per process.
+    batch_size: int = Field(default=200, ge=1, le=5000)
+    concurrency: int = Field(default=64, ge=1)
+    # A claimed delivery is the claimer's for this long (a killed process's come back after it).
+    lease: Seconds = Field(
+        default=timedelta(seconds=30),
+        gt=_ZERO,
+        validation_alias=_env("LUMIO_WEBHOOK_LEASE_SECONDS"),
+    )
+    # An endpoint failing for this long is disabled; logs are kept this long.
+    disable_after: Seconds = Field(
+        default=timedelta(days=3),
+        gt=_ZERO,
+        validation_alias=_env("LUMIO_WEBHOOK_DISABLE_AFTER_SECONDS"),
+    )
+    log_retention: Seconds = Field(
+        default=timedelta(days=14),
+        gt=_ZERO,
+        validation_alias=_env("LUMIO_WEBHOOK_LOG_RETENTION_SECONDS"),
+    )
+    # A rotated-away secret keeps signing beside the new one for this long.
+    rotation_overlap: Seconds = Field(
+        default=timedelta(hours=24),
+        ge=_ZERO,
+        validation_alias=_env("LUMIO_WEBHOOK_ROTATION_OVERLAP_SECONDS"),
+    )
+
+
 class LoggingSettings(BaseSettings):
     model_config = _group("LUMIO_LOG_")
 
@@ -507,6 +557,7 @@ class Settings(BaseSettings):
     push: PushSettings = Field(default_factory=PushSettings)
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
     history: HistorySettings = Field(default_factory=HistorySettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     def updated(self, changes: Mapping[str, object]) -> Settings:

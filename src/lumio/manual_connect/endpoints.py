@@ -38,7 +38,7 @@ async def start_manual_connect(
 ) -> SpotifyManualStatus:
     del body  # validated (it may have no fields); nothing to use
     ttl = int(resources.settings.api.manual_connect_ttl.total_seconds())
-    return await service.start(resources.redis, principal, ttl)
+    return await service.start(resources.redis, principal, ttl, resources.db)
 
 
 @router.delete(
@@ -48,4 +48,4 @@ async def start_manual_connect(
     summary="Stop the manual connect; stopping an inactive one succeeds",
 )
 async def stop_manual_connect(principal: CurrentPrincipal, resources: AppResources) -> StoppedOut:
-    return StoppedOut(stopped=await service.stop(resources.redis, principal))
+    return StoppedOut(stopped=await service.stop(resources.redis, principal, resources.db))

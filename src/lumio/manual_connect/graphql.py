@@ -24,7 +24,7 @@ async def _status(info: Info) -> SpotifyManualStatus:
 async def _start(info: Info) -> SpotifyManualStatus:
     ctx = info.context
     ttl = int(ctx.resources.settings.api.manual_connect_ttl.total_seconds())
-    return await service.start(ctx.resources.redis, ctx.principal, ttl)
+    return await service.start(ctx.resources.redis, ctx.principal, ttl, ctx.resources.db)
 
 
 @strawberry.type
@@ -45,4 +45,4 @@ class ManualConnectMutation:
     @strawberry.mutation(description="Stop the manual connect; stopping an inactive one succeeds.")
     async def stop_spotify_manual(self, info: Info) -> bool:
         ctx = info.context
-        return await service.stop(ctx.resources.redis, ctx.principal)
+        return await service.stop(ctx.resources.redis, ctx.principal, ctx.resources.db)

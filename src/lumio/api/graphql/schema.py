@@ -12,6 +12,7 @@ from lumio.history.graphql import HistoryQuery
 from lumio.manual_connect.graphql import ManualConnectMutation, ManualConnectQuery
 from lumio.members.graphql import MembersMutation, MembersQuery
 from lumio.spotify.graphql import SpotifyMutation, SpotifyQuery
+from lumio.webhooks.graphql import WebhooksMutation, WebhooksQuery
 
 Query = merge_types(
     "Query",
@@ -23,11 +24,19 @@ Query = merge_types(
         SpotifyQuery,
         HistoryQuery,
         MembersQuery,
+        WebhooksQuery,
     ),
 )
 Mutation = merge_types(
     "Mutation",
-    (ManualConnectMutation, ChannelsMutation, AuthMutation, SpotifyMutation, MembersMutation),
+    (
+        ManualConnectMutation,
+        ChannelsMutation,
+        AuthMutation,
+        SpotifyMutation,
+        MembersMutation,
+        WebhooksMutation,
+    ),
 )
 
 schema = strawberry.Schema(query=Query, mutation=Mutation)

@@ -22,11 +22,13 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 import asyncpg
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from lumio.db.pool import REFUSED_DATA
 from lumio.events.publisher import publish
+from lumio.events.schemas import StatusEvent
 from lumio.kit.clock import Clock, jittered, utc_now
 from lumio.kit.loops import LoopService, RunHook
 from lumio.kit.settings import Settings
@@ -64,6 +66,7 @@ from lumio.spotify.schemas import (
     PollOutcome,
     StoredTokens,
 )
+from lumio.webhooks.outbox import enqueue_outside
 
 log = logging.getLogger(__name__)
 
@@ -422,7 +425,18 @@ class SpotifyPoller:
             if r.account_id in stored and (r.changed or r.account_id in appeared)
         ]
         events = [now_playing.changed_event(a) for a in (*changed, *cleared)]
+        await self._notify_webhooks(events, {r.account_id: r.now for r in results if r.now})
         self.metrics.events.inc(await publish(self.redis, events))
+
+    async def _notify_webhooks(
+        self, events: Sequence[StatusEvent], seen: dict[UUID, NowPlaying]
+    ) -> None:
+        # The keys live in Redis: the outbox rows follow in their own small transaction.
+        extras = {a: {"now_playing": orjson.loads(now.to_json())} for a, now in seen.items()}
+        try:
+            await enqueue_outside(self.db, events, extras)
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("now-playing webhooks not queued (PostgreSQL unavailable): %s", exc)
 
 
 class PollLoop(LoopService):
