@@ -20,6 +20,7 @@ from lumio.accounts import repository as accounts_repository
 from lumio.accounts.schemas import Member
 from lumio.accounts.service import check_password, normalise_email
 from lumio.auth.service import invalidate_member
+from lumio.db.pool import Executor
 from lumio.kit import secrets
 from lumio.kit.auth_cache import AuthCache
 from lumio.kit.clock import utc_now
@@ -88,6 +89,17 @@ async def _find(db: asyncpg.Pool, account_id: UUID, user_id: UUID) -> Member:
     raise NotFound("no such member of this account")
 
 
+async def _locked_role(
+    conn: Executor, account_id: UUID, user_id: UUID
+) -> tuple[set[UUID], RoleName]:
+    """The account's Owners (locked, so concurrent changes take turns) and the member's role."""
+    owners = await accounts_repository.lock_owners(conn, account_id)
+    current = await accounts_repository.member_role(conn, account_id, user_id)
+    if current is None:
+        raise NotFound("no such member of this account")
+    return owners, current
+
+
 async def change_role(
     db: asyncpg.Pool,
     redis: Redis,
@@ -98,10 +110,7 @@ async def change_role(
     role: RoleName,
 ) -> Member:
     async with db.acquire() as conn, conn.transaction():
-        owners = await accounts_repository.lock_owners(conn, account_id)
-        current = await accounts_repository.member_role(conn, account_id, user_id)
-        if current is None:
-            raise NotFound("no such member of this account")
+        owners, current = await _locked_role(conn, account_id, user_id)
         check_manage(actor, current, role)
         check_not_raising_self(actor, user_id, current, role)
         if current is RoleName.OWNER:
@@ -120,10 +129,7 @@ async def remove_member(
     user_id: UUID,
 ) -> None:
     async with db.acquire() as conn, conn.transaction():
-        owners = await accounts_repository.lock_owners(conn, account_id)
-        current = await accounts_repository.member_role(conn, account_id, user_id)
-        if current is None:
-            raise NotFound("no such member of this account")
+        owners, current = await _locked_role(conn, account_id, user_id)
         check_manage(actor, current, None)
         if current is RoleName.OWNER:
             check_owners_left(owners, user_id, None)
