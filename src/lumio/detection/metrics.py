@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from lumio.kit.loops import LoopRuns
+
 
 class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -65,12 +67,8 @@ class WorkerMetrics:
             ["platform"],
             registry=self.registry,
         )
-        self.loop_runs = Counter(
-            "lumio_loop_runs_total",
-            "Background loop runs, by loop and outcome",
-            ["loop", "outcome"],
-            registry=self.registry,
-        )
+        # The loops' ``on_run`` hook.
+        self.loop_run = LoopRuns(self.registry)
 
         # Push ingestion (issue 11).
         self.hint_latency = Histogram(
@@ -93,7 +91,3 @@ class WorkerMetrics:
             ["platform", "outcome"],
             registry=self.registry,
         )
-
-    def loop_run(self, loop: str, succeeded: bool, seconds: float) -> None:
-        """The loops' ``on_run`` hook."""
-        self.loop_runs.labels(loop, "ok" if succeeded else "failed").inc()

@@ -18,10 +18,28 @@ from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from typing import TypeVar
 
+from prometheus_client import CollectorRegistry, Counter
+
 log = logging.getLogger(__name__)
 
 # Called with the loop's name after each run: (name, succeeded, seconds the run took).
 RunHook = Callable[[str, bool, float], None]
+
+
+class LoopRuns:
+    """``lumio_loop_runs_total{loop,outcome}`` in a process's registry; called as a loop's
+    ``on_run`` hook."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.counter = Counter(
+            "lumio_loop_runs_total",
+            "Background loop runs, by loop and outcome",
+            ["loop", "outcome"],
+            registry=registry,
+        )
+
+    def __call__(self, loop: str, succeeded: bool, seconds: float) -> None:
+        self.counter.labels(loop, "ok" if succeeded else "failed").inc()
 
 
 L = TypeVar("L", bound="LoopService")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from lumio.kit.loops import LoopRuns
+
 
 class SpotifyMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
@@ -51,13 +53,5 @@ class SpotifyMetrics:
             "now_playing_changed events published",
             registry=self.registry,
         )
-        self.loop_runs = Counter(
-            "lumio_loop_runs_total",
-            "Background loop runs, by loop and outcome",
-            ["loop", "outcome"],
-            registry=self.registry,
-        )
-
-    def loop_run(self, loop: str, succeeded: bool, seconds: float) -> None:
-        """The loops' ``on_run`` hook."""
-        self.loop_runs.labels(loop, "ok" if succeeded else "failed").inc()
+        # The loops' ``on_run`` hook.
+        self.loop_run = LoopRuns(self.registry)
