@@ -261,7 +261,10 @@ async def test_an_ended_session_goes_back_to_sign_in(
     await factory.db.execute("DELETE FROM sessions WHERE token_hash = $1", hashed)
     await redis.publish(INVALIDATE_CHANNEL, hashed.hex())
     await asyncio.sleep(0.3)
-    await page.get_by_role("button", name="Start manual connect").click()
+    # The stream's own 10 s credential recheck may end the page first on a loaded machine;
+    # either way the outcome below is the one that matters.
+    with contextlib.suppress(PlaywrightTimeoutError):
+        await page.get_by_role("button", name="Start manual connect").click(timeout=3000)
     await expect(page.get_by_role("heading", name="Sign in to Lumio")).to_be_visible()
     await expect(page.locator("#signin-notice")).to_have_text(
         "Your session has ended. Please sign in again."
