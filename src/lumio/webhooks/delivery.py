@@ -24,7 +24,7 @@ from lumio.kit.clock import Clock, jittered, utc_now
 from lumio.kit.crypto import TokenCipher, TokenUndecryptable, webhook_secret_context
 from lumio.kit.loops import LoopService
 from lumio.kit.settings import WebhookSettings
-from lumio.webhooks import discord, repository, signing, ssrf
+from lumio.webhooks import discord, outbox, repository, signing, ssrf
 from lumio.webhooks.schemas import Claimed, DeliveryState, Kind, Outcome
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ class DeliveryLoop(LoopService):
 
     async def run_once(self) -> timedelta:
         await self._purge(self.clock())
-        await repository.dispatch(self.db, DISPATCH_ROWS)
+        await outbox.dispatch(self.db, DISPATCH_ROWS)
         now = self.clock()
         rows = await repository.claim(self.db, now, self.settings.batch_size, self.settings.lease)
         if not rows:
