@@ -3,6 +3,7 @@ LUMIO_WEBHOOK_ALLOW_PRIVATE, and a delivery loop to drive by hand."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +25,9 @@ from lumio.dev.fakes.server import FakeServer
 from lumio.kit.crypto import cipher_for, new_key
 from lumio.kit.settings import Settings
 from lumio.webhooks.delivery import DeliveryLoop
+
+# How long the receiver takes under /slow (within the 5 s send timeout).
+SLOW_SECONDS = 2.0
 
 
 @dataclass
@@ -56,6 +60,8 @@ class Receiver:
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
+        if request.url.path.startswith("/slow"):
+            await asyncio.sleep(SLOW_SECONDS)
         with self.lock:
             status = self.statuses.pop(0) if self.statuses else 200
             if status == 200:

@@ -1,5 +1,7 @@
-"""The delivery loop (runs inside `lumio worker`): claims due outbox rows with
-``FOR UPDATE SKIP LOCKED`` and a lease, sends them, and writes the outcomes back in one batch.
+"""The delivery loop (runs inside `lumio worker`): turns outbox rows into deliveries, claims due
+ones with ``FOR UPDATE SKIP LOCKED`` and a lease (up to ``batch_size`` on their way at once,
+``concurrency`` requests in flight), sends each on its own, and writes the outcomes back in
+batches as they end.
 
 2xx is done; anything else is retried after 5 s, 30 s, 2 min, 10 min, 1 h, then doubling up to
 24 h (each ±10 % jitter); ``410 Gone`` disables the endpoint, and so does failing for 3 days.
@@ -146,19 +148,46 @@ class DeliveryLoop(LoopService):
         self.sender = Sender(http, db, settings)
         self._limit = asyncio.Semaphore(settings.concurrency)
         self._purged_at: datetime | None = None
+        # Claimed deliveries being sent, until their outcome is written back.
+        self._sending: dict[asyncio.Task[Outcome], Claimed] = {}
+
+    async def start(self, loops: int | None = None) -> None:
+        await super().start(loops)
+        # What is still on its way when the loop ends is waited for (at most the send timeout)
+        # and written back, so a stopping worker leaves no lease to run out.
+        await self._settle(wait=True)
 
     async def run_once(self) -> timedelta:
         await self._purge(self.clock())
         await outbox.dispatch(self.db, DISPATCH_ROWS)
-        now = self.clock()
-        rows = await repository.claim(self.db, now, self.settings.batch_size, self.settings.lease)
-        if not rows:
+        await self._settle()
+        room = self.settings.batch_size - len(self._sending)
+        if room <= 0:
             return self.settings.poll
-        claimed = [self._claimed(row) for row in rows]
-        outcomes = await asyncio.gather(*(self._send(c) for c in claimed))
-        await self._record(claimed, outcomes)
-        # The next of each channel may be due now that its predecessor is done.
-        return timedelta(0)
+        rows = await repository.claim(self.db, self.clock(), room, self.settings.lease)
+        for row in rows:
+            self._launch(self._claimed(row))
+        # More may be due at once; otherwise a send that ends wakes the loop to write it back
+        # (and to claim the next of its channel, which waited for it).
+        return timedelta(0) if len(rows) == room else self.settings.poll
+
+    def _launch(self, claimed: Claimed) -> None:
+        # Sends run on their own, not in rounds: one slow receiver (up to the timeout) holds
+        # back only its own channel's next deliveries, never the other endpoints'.
+        task = asyncio.create_task(self._send(claimed))
+        self._sending[task] = claimed
+        task.add_done_callback(lambda _: self.wake())
+
+    async def _settle(self, wait: bool = False) -> None:
+        """Write back the outcomes of the sends that have ended (``wait``: of all of them)."""
+        if wait and self._sending:
+            await asyncio.wait(self._sending)
+        done = [task for task in self._sending if task.done()]
+        if not done:
+            return
+        await self._record([self._sending[t] for t in done], [t.result() for t in done])
+        for task in done:
+            del self._sending[task]
 
     def _claimed(self, row: asyncpg.Record) -> Claimed:
         context = webhook_secret_context(row["endpoint_id"])
