@@ -4,9 +4,8 @@ nothing; secret rotation signs twice; 410 and 3 days of failures disable the end
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +34,7 @@ from lumio.platforms.registry import build_adapter
 from lumio.webhooks import outbox
 from lumio.webhooks.delivery import DeliveryLoop, retry_delay
 from tests.conftest import Factory, Member
+from tests.waiting import eventually
 from tests.webhooks.conftest import SLOW_SECONDS, Receiver, drain
 
 
@@ -365,28 +365,15 @@ async def test_a_slow_receiver_holds_back_only_its_own_deliveries(
     await _announce(db, account, [Reason.WENT_ONLINE])
     started = time.monotonic()
     async with running(loop):
-        await until(lambda: [r.path for r in receiver.received] == ["/fast"], 1.5)
+        await eventually(lambda: [r.path for r in receiver.received] == ["/fast"], 1.5)
         # The fast one is delivered and written back while the slow one is still on its way.
-        await until_async(lambda: _states(db, account), {"delivered", "pending"}, 1.5)
-        await until(lambda: len(receiver.received) == 2, SLOW_SECONDS + 3)
+        both = {"delivered", "pending"}
+        await eventually(lambda: _has_states(db, account, both), 1.5, "fast written back")
+        await eventually(lambda: len(receiver.received) == 2, SLOW_SECONDS + 3)
     assert time.monotonic() - started >= SLOW_SECONDS
-    assert await _states(db, account) == {"delivered"}
+    assert await _has_states(db, account, {"delivered"})
 
 
-async def _states(db: asyncpg.Pool, account: UUID) -> set[str]:
+async def _has_states(db: asyncpg.Pool, account: UUID, states: set[str]) -> bool:
     rows = await db.fetch("SELECT state FROM webhook_deliveries WHERE account_id = $1", account)
-    return {r["state"] for r in rows}
-
-
-async def until(check: Callable[[], bool], limit: float) -> None:
-    deadline = time.monotonic() + limit
-    while not check():
-        assert time.monotonic() < deadline, "not within the time limit"
-        await asyncio.sleep(0.02)
-
-
-async def until_async(read: Callable[[], Awaitable[object]], want: object, limit: float) -> None:
-    deadline = time.monotonic() + limit
-    while await read() != want:
-        assert time.monotonic() < deadline, "not within the time limit"
-        await asyncio.sleep(0.02)
+    return {r["state"] for r in rows} == states
