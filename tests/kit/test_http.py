@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from lumio.spotify.poller.http import HttpError, HttpPool, HttpTimeout
+from lumio.kit.http import HttpError, HttpPool, HttpTimeout
 
 Answer = Callable[[bytes], bytes | None]
 
