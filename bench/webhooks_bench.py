@@ -176,9 +176,8 @@ async def deliver(database_url: str, key: str) -> None:
     """The delivery process: one DeliveryLoop until terminated."""
     settings = WebhookSettings(allow_private=True)
     db = await create_pool(database_url, min_size=2, max_size=4)
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.concurrency)) as http:
-        loop = DeliveryLoop(db, http, TokenCipher(decode_key(key)), settings)
-        await loop.start()
+    loop = DeliveryLoop(db, TokenCipher(decode_key(key)), settings)
+    await loop.start()
 
 
 async def run(args: argparse.Namespace, server_url: str) -> dict[str, Any]:

@@ -127,14 +127,15 @@ async def client(hook_app: FastAPI, db: asyncpg.Pool) -> AsyncIterator[httpx.Asy
         yield c
 
 
-def make_loop(settings: Settings, db: asyncpg.Pool, http: httpx.AsyncClient) -> DeliveryLoop:
-    return DeliveryLoop(db, http, cipher_for(settings), settings.webhooks)
+def make_loop(settings: Settings, db: asyncpg.Pool) -> DeliveryLoop:
+    return DeliveryLoop(db, cipher_for(settings), settings.webhooks)
 
 
 @pytest.fixture
 async def loop(hook_settings: Settings, db: asyncpg.Pool) -> AsyncIterator[DeliveryLoop]:
-    async with httpx.AsyncClient() as http:
-        yield make_loop(hook_settings, db, http)
+    loop = make_loop(hook_settings, db)
+    yield loop
+    await loop.sender.aclose()
 
 
 async def drain(loop: DeliveryLoop, db: asyncpg.Pool, rounds: int = 5) -> None:
