@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -99,3 +100,20 @@ async def test_normal_requests_and_keep_alive_still_work(limited_server: ApiProc
         assert (await client.get("/healthz")).status_code == 200
         big_but_fine = {"X-Fine": "a" * 8000}
         assert (await client.get("/healthz", headers=big_but_fine)).status_code == 200
+
+
+async def test_connections_past_the_cap_get_503(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    env = {"LUMIO_HTTP_MAX_CONNECTIONS": "3"}
+    with ApiProcess(database_url, redis_url, tmp_path / "api.log", env=env) as server:
+        held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(3)]
+        try:
+            answer, _ = await raw_exchange(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 3)
+            assert answer.startswith(b"HTTP/1.1 503"), answer
+        finally:
+            for _, writer in held:
+                writer.close()
+        await asyncio.sleep(0.3)
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as client:
+            assert (await client.get("/healthz")).status_code == 200
