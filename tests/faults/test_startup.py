@@ -91,12 +91,15 @@ async def test_processes_started_without_postgresql_wait_and_come_up(
 ) -> None:
     with FaultProxy(database_url) as pg:
         pg.refuse()
-        api_port, probe_port = free_port(), free_port()
+        api_port, probe_port, spotify_port = free_port(), free_port(), free_port()
         # No platform configured: the worker stays up and says so, rather than exiting.
         env = environment(pg.url, redis_url, LUMIO_WORKER_METRICS_PORT=str(probe_port))
+        spotify_env = env | SPOTIFY | {"LUMIO_SPOTIFY_WORKER_METRICS_PORT": str(spotify_port)}
+        spotify = f"http://127.0.0.1:{spotify_port}"
         processes = [
             spawn(["api", "--port", str(api_port)], env, tmp_path / "api.log"),
             spawn(["worker"], env, tmp_path / "worker.log"),
+            spawn(["spotify-worker"], spotify_env, tmp_path / "spotify.log"),
         ]
         try:
             async with httpx.AsyncClient(timeout=3) as http:
@@ -105,6 +108,8 @@ async def test_processes_started_without_postgresql_wait_and_come_up(
                 assert (await until(http, api, {503})).status_code == 503
                 assert (await until(http, f"{probe}/healthz", {200})).status_code == 200
                 assert (await http.get(f"{probe}/readyz")).status_code == 503
+                await until(http, f"{spotify}/healthz", {200})
+                assert (await http.get(f"{spotify}/readyz")).status_code == 503
                 await asyncio.sleep(2)
                 assert all(p.poll() is None for p in processes)
                 pg.restore()
@@ -113,15 +118,17 @@ async def test_processes_started_without_postgresql_wait_and_come_up(
                 ready = await until(http, f"{probe}/readyz", {503}, idle=True)
                 assert time.monotonic() - restored < 10
                 assert "no platform" in ready.json()["idle"]
+                await until(http, f"{spotify}/readyz", {200})
         finally:
             for process in processes:
                 process.send_signal(signal.SIGTERM)
             codes = [process.wait(20) for process in processes]
     # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly.
-    assert codes[0] in (0, -signal.SIGTERM) and codes[1] == 0, codes
-    worker_log = (tmp_path / "worker.log").read_text()
-    assert worker_log.count("unreachable") == 1, worker_log
-    assert "Traceback" not in worker_log
+    assert codes[0] in (0, -signal.SIGTERM) and codes[1:] == [0, 0], codes
+    for name in ("worker", "spotify"):
+        log = (tmp_path / f"{name}.log").read_text()
+        assert log.count("unreachable") == 1, log
+        assert "Traceback" not in log
 
 
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
