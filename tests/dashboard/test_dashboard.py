@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import time
@@ -13,6 +14,7 @@ import pytest
 pytest.importorskip("playwright.async_api", reason="the browser tests need playwright")
 
 from playwright.async_api import Page, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from redis.asyncio import Redis
 
 from lumio.accounts import service as accounts
