@@ -3,7 +3,8 @@
 Looking a key up in PostgreSQL on every request would cost a round trip per request (see
 PERFORMANCE.md). An entry is trusted at most ``ttl`` seconds after it was read; revocation,
 logout and account switches clear it at once here and, through Redis pub/sub, in every other
-API process.
+API process. While that feed is lost (``pause``) nothing is cached, so the ttl only bounds what
+a process holds before it notices a lost feed, and changes made in PostgreSQL by hand.
 
 Misses are kept out of the request path (issue 15): 2,000 keys verified in the same second used
 to expire in the same second, and their requests queued for the pool together. So each entry
@@ -58,6 +59,9 @@ class AuthCache:
         self.refresh_task: asyncio.Task[None] | None = None
         # Bumped by every invalidation: a principal read before one is not stored after it.
         self.epoch = 0
+        # While the invalidation feed (Redis) is lost nothing is cached: a revocation made
+        # meanwhile could not reach this process.
+        self.paused = False
 
     def get(self, token_hash: bytes) -> Principal | None:
         entry = self._entries.get(token_hash)
@@ -89,7 +93,7 @@ class AuthCache:
 
     def put(self, principal: Principal, since: int | None = None) -> None:
         """Cache ``principal``, unless a credential was invalidated since epoch ``since``."""
-        if self._ttl <= 0 or (since is not None and since != self.epoch):
+        if self._ttl <= 0 or self.paused or (since is not None and since != self.epoch):
             return
         life = self._ttl * (MIN_LIFE + (1 - MIN_LIFE) * self._jitter())
         now = time.monotonic()
@@ -106,3 +110,13 @@ class AuthCache:
     def clear(self) -> None:
         self.epoch += 1
         self._entries.clear()
+
+    def pause(self) -> None:
+        """The invalidation feed is lost: forget everything and cache nothing until resumed."""
+        self.paused = True
+        self.clear()
+
+    def resume(self) -> None:
+        """Listening again: anything revoked while we were not is read afresh."""
+        self.paused = False
+        self.clear()
