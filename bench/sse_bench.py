@@ -395,6 +395,8 @@ def delivery_summary(clients: list[dict[str, Any]], published: dict[str, Any]) -
 def api_command(args: argparse.Namespace) -> list[str]:
     if args.api_command:
         return shlex.split(args.api_command)
+    if not args.no_gc_probe:
+        return [sys.executable, "-m", "bench.gc_probe"]
     lumio_cli = VENV_BIN / "lumio"
     if lumio_cli.exists():
         return [str(lumio_cli)]
@@ -514,17 +516,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         print(f"memory: {json.dumps(result['memory'])}", flush=True)
 
         cpu = process_cpu_seconds(pid)
+        windows = {"ramp": (started, time.monotonic())}
+        idle_from = time.monotonic()
         with py_spy(args, pid, args.idle, "idle", result):
             time.sleep(args.idle)
+        windows["idle"] = (idle_from, time.monotonic())
         idle_cpu = (process_cpu_seconds(pid) - cpu) / args.idle
         result["idle"] = {"api_cpu_share_of_a_core": round(idle_cpu, 3)}
         print(f"idle with {connected:,} streams: API at {idle_cpu:.1%} of a core", flush=True)
 
         accounts = seeded.account_ids
         cpu = process_cpu_seconds(pid)
+        load_from = time.monotonic()
         with py_spy(args, pid, args.duration, "load", result):
             window = load_window(args, load, target, api, redis_url, accounts)
             status, published = asyncio.run(window)
+        windows["load"] = (load_from, time.monotonic())
         window_cpu = (process_cpu_seconds(pid) - cpu) / args.duration
         time.sleep(1)  # the last events' way to the clients
         client_results = clients.stop()
@@ -532,9 +539,29 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         result["delivery"] = delivery_summary(client_results, published)
         result["delivery"]["api_cpu_share_of_a_core"] = round(window_cpu, 3)
         result["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
-        result["api_log_tail"] = api.log_tail(60)
+        result["api_log_tail"] = api.log_tail(20)
+        result["gc_pauses"] = gc_pauses(api.log_path, windows)
     result["checks"] = checks(result, args.clients)
     return result
+
+
+def gc_pauses(log: Path, windows: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    """Per window, the collector's passes over 2 ms (bench.gc_probe's lines in the API log)."""
+    pauses: list[tuple[float, int, float]] = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("gc-pause "):
+            fields = dict(part.split("=", 1) for part in line.split()[1:])
+            pauses.append((float(fields["at"]), int(fields["gen"]), float(fields["ms"])))
+    out: dict[str, Any] = {}
+    for name, (start, end) in windows.items():
+        inside = [(gen, ms) for at, gen, ms in pauses if start <= at <= end]
+        full = [ms for gen, ms in inside if gen == 2]
+        out[name] = {
+            "passes_over_2ms": len(inside),
+            "full_passes": len(full),
+            "max_ms": max((ms for _, ms in inside), default=0.0),
+        }
+    return out
 
 
 def checks(result: dict[str, Any], clients: int) -> list[dict[str, Any]]:
@@ -605,6 +632,11 @@ def print_report(result: dict[str, Any]) -> None:
         print(
             f"GET /v1/channel-status, {label}: {s['rps']:,.0f} req/s, p50 {s['p50_ms']} ms, p99 {s['p99_ms']} ms, {s['api_cpu_us_per_request']} us CPU/request, errors {s['errors']}"
         )
+    for name, gc_window in result["gc_pauses"].items():
+        print(
+            f"GC in the API, {name}: {gc_window['passes_over_2ms']} passes over 2 ms "
+            f"({gc_window['full_passes']} full), longest {gc_window['max_ms']} ms"
+        )
     print(f"load average before/after: {result['loadavg_before']} / {result['loadavg_after']}")
     print()
     for c in result["checks"]:
@@ -632,6 +664,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pool", type=int, default=10)
     parser.add_argument("--api-env", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--api-command")
+    parser.add_argument(
+        "--no-gc-probe", action="store_true", help="run plain lumio (no GC pause logging)"
+    )
     parser.add_argument("--py-spy", metavar="PATH", help="profile the API while idle and loaded")
     parser.add_argument("--fail-on-miss", action="store_true")
     return parser.parse_args(argv)
