@@ -4,17 +4,24 @@
 
 Each line: ``gc-pause gen=G ms=M at=T`` with T on CLOCK_MONOTONIC (shared by all processes on
 Linux), so that a benchmark can tell which pauses fell into its measured windows.
+
+Experiment (``BENCH_GC_FREEZE_AFTER_FULL=1``, not in the product): right after every full pass,
+when no cyclic garbage is left, move every surviving object to the permanent generation
+(``gc.freeze()``), so that the next full pass walks only what was allocated since. Objects frozen
+that later die in a cycle are never collected (a leak with stream churn); see bench/README.md.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import time
 from typing import Any
 
 THRESHOLD_MS = 2.0
 _started = [0.0]
+FREEZE_AFTER_FULL = os.environ.get("BENCH_GC_FREEZE_AFTER_FULL") == "1"
 
 
 def _on_gc(phase: str, info: dict[str, Any]) -> None:
@@ -23,6 +30,8 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
         _started[0] = now
         return
     pause_ms = (now - _started[0]) * 1000
+    if FREEZE_AFTER_FULL and info["generation"] == 2:
+        gc.freeze()
     if pause_ms > THRESHOLD_MS:
         generation = info["generation"]
         print(f"gc-pause gen={generation} ms={pause_ms:.1f} at={now:.3f}", file=sys.stderr)
