@@ -113,20 +113,26 @@ def _refresh_later(db: asyncpg.Pool, cache: AuthCache) -> None:
 
 
 async def _refresh_claimed(db: asyncpg.Pool, cache: AuthCache) -> None:
-    """Read the claimed credentials again, a batch per kind; a gone one leaves the cache."""
-    await asyncio.sleep(REFRESH_BATCH_SECONDS)
-    claimed = cache.take_claimed()
-    try:
-        for credential in Credential:
-            hashes = [h for h, kind in claimed.items() if kind is credential]
-            for start in range(0, len(hashes), REFRESH_BATCH_MAX):
-                await _refresh_batch(
-                    db, cache, credential, hashes[start : start + REFRESH_BATCH_MAX]
-                )
-    except Exception as exc:  # the entries just expire; the next miss reports the cause
-        log.debug("could not refresh cached credentials: %r", exc)
-    finally:
-        cache.refreshed(claimed)
+    """Read the claimed credentials again, a batch per kind; a gone one leaves the cache.
+
+    Runs until a wait finds nothing claimed, so that claims made while it read are not left
+    waiting for the next claim to start a task.
+    """
+    while True:
+        await asyncio.sleep(REFRESH_BATCH_SECONDS)
+        claimed = cache.take_claimed()
+        if not claimed:
+            return
+        try:
+            for credential in Credential:
+                hashes = [h for h, kind in claimed.items() if kind is credential]
+                for start in range(0, len(hashes), REFRESH_BATCH_MAX):
+                    chunk = hashes[start : start + REFRESH_BATCH_MAX]
+                    await _refresh_batch(db, cache, credential, chunk)
+        except Exception as exc:  # the entries just expire; the next miss reports the cause
+            log.debug("could not refresh cached credentials: %r", exc)
+        finally:
+            cache.refreshed(claimed)
 
 
 async def _refresh_batch(
