@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import resource
 import socket
 from collections.abc import Coroutine
 from typing import Any
@@ -17,6 +19,8 @@ from lumio.db.schema import SchemaNotAtHead
 from lumio.http_limits import limited_protocol
 from lumio.kit.settings import Settings
 from lumio.kit.startup import UNREACHABLE, schema_checked, wait_for_database
+
+log = logging.getLogger(__name__)
 
 
 class Server(uvicorn.Server):
@@ -63,6 +67,23 @@ def uvicorn_server(settings: Settings, host: str, port: int) -> Server:
     return Server(config, app)
 
 
+def raise_open_files_limit(wanted: int) -> int:
+    """Lift the soft limit on open files towards the hard one, returning the new soft limit.
+
+    Every live stream holds a socket: the common default of 1,024 would refuse connections
+    long before LUMIO_SSE_MAX_PER_PROCESS (5,000) or LUMIO_HTTP_MAX_CONNECTIONS streams.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning("open files limited to %d (wanted %d): raise `ulimit -n`", soft, wanted)
+    return soft
+
+
 async def serve_api(settings: Settings, host: str, port: int) -> None:
     """Serve; a schema not at head is refused (SchemaNotAtHead) before or once PostgreSQL answers.
 
@@ -70,6 +91,8 @@ async def serve_api(settings: Settings, host: str, port: int) -> None:
     rest 503 problem+json) and serves as soon as it returns.
     """
     assert settings.db.url
+    # Each connection a socket, plus the pools, logs and headroom.
+    raise_open_files_limit(settings.api.http_max_connections + 1024)
     timeouts = DbTimeouts.of(settings)
     try:
         await schema_checked(settings.db.url, timeouts)

@@ -156,3 +156,30 @@ async def _soon(check: Callable[[], Awaitable[set[int]]], want: set[int]) -> boo
             return True
         await asyncio.sleep(0.05)
     return False
+
+
+async def test_a_key_in_use_is_read_again_in_the_background_before_it_expires(
+    settings: Settings, db: asyncpg.Pool, factory: Factory
+) -> None:
+    account_id, _ = await factory.account()
+    moderator = await factory.member(account_id, RoleName.MODERATOR)
+    short = settings.updated({"api": {"auth_cache": timedelta(seconds=2)}})
+    async with client_on(short, "http://lumio.test") as client:
+        cache = _cache_of(client)
+        cache._jitter = lambda: 1.0  # lives exactly 2 s, refreshed from 1.5 s on
+        for _ in range(20):  # (the invalidation listener clears the cache once it subscribes)
+            answer = await client.get("/v1/channel-status", headers=moderator.bearer)
+            assert answer.status_code == 200
+            if cache._entries:
+                break
+            await asyncio.sleep(0.05)
+        # Removed without an invalidation (as by hand in psql): the cache cannot know yet.
+        await db.execute("DELETE FROM account_members WHERE user_id = $1", moderator.user_id)
+        await asyncio.sleep(1.6)  # past the refresh point, before the expiry
+        # Served from the cache, which claims a refresh: the answer is still the cached one.
+        assert (await client.get("/v1/channel-status", headers=moderator.bearer)).status_code == 200
+        for _ in range(40):
+            if not cache._entries:
+                break
+            await asyncio.sleep(0.02)
+        assert not cache._entries  # the background read found the key gone and dropped it

@@ -11,13 +11,22 @@ from lumio.db.pool import Executor
 from lumio.kit.principal import Credential, Principal
 
 # The key's permissions are its user's role in the key's account *now*: a key stops working
-# when its user leaves the account, and follows role changes.
+# when its user leaves the account, and follows role changes. One round trip also records the
+# use (last_used_at, written at most once a minute per key).
 PRINCIPAL_BY_API_KEY = """
-SELECT k.id, k.user_id, k.account_id, r.permissions
-FROM api_keys k
-JOIN account_members m ON m.user_id = k.user_id AND m.account_id = k.account_id
-JOIN roles r ON r.id = m.role_id
-WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+WITH k AS (
+    SELECT k.id, k.user_id, k.account_id, r.permissions, k.last_used_at
+    FROM api_keys k
+    JOIN account_members m ON m.user_id = k.user_id AND m.account_id = k.account_id
+    JOIN roles r ON r.id = m.role_id
+    WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+), touched AS (
+    UPDATE api_keys SET last_used_at = now()
+    FROM k
+    WHERE api_keys.id = k.id
+      AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+)
+SELECT id, user_id, account_id, permissions FROM k
 """
 
 PRINCIPAL_BY_SESSION = """
@@ -26,6 +35,30 @@ FROM sessions s
 LEFT JOIN account_members m ON m.user_id = s.user_id AND m.account_id = s.active_account_id
 LEFT JOIN roles r ON r.id = m.role_id
 WHERE s.token_hash = $1 AND s.expires_at > now()
+"""
+
+# The same two look-ups for many credentials at once: the background refresh of the cache.
+PRINCIPALS_BY_API_KEYS = """
+WITH k AS (
+    SELECT k.key_hash, k.id, k.user_id, k.account_id, r.permissions, k.last_used_at
+    FROM api_keys k
+    JOIN account_members m ON m.user_id = k.user_id AND m.account_id = k.account_id
+    JOIN roles r ON r.id = m.role_id
+    WHERE k.key_hash = ANY($1::bytea[]) AND k.revoked_at IS NULL
+), touched AS (
+    UPDATE api_keys SET last_used_at = now()
+    FROM k
+    WHERE api_keys.id = k.id
+      AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
+)
+SELECT key_hash, id, user_id, account_id, permissions FROM k
+"""
+PRINCIPALS_BY_SESSIONS = """
+SELECT s.token_hash, s.id, s.user_id, m.account_id, COALESCE(r.permissions, '{}') AS permissions
+FROM sessions s
+LEFT JOIN account_members m ON m.user_id = s.user_id AND m.account_id = s.active_account_id
+LEFT JOIN roles r ON r.id = m.role_id
+WHERE s.token_hash = ANY($1::bytea[]) AND s.expires_at > now()
 """
 
 INSERT_SESSION = """
@@ -60,10 +93,6 @@ SELECT id, prefix, name, created_at, revoked_at, last_used_at FROM api_keys WHER
 # Serialises the key creations of one user, so that the cap holds under concurrent requests.
 LOCK_USER = "SELECT id FROM users WHERE id = $1 FOR UPDATE"
 COUNT_LIVE_API_KEYS = "SELECT count(*) FROM api_keys WHERE user_id = $1 AND revoked_at IS NULL"
-TOUCH_API_KEY = """
-UPDATE api_keys SET last_used_at = now()
-WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-"""
 # Every credential whose principal names this member: sessions on the account, live keys.
 MEMBER_CREDENTIAL_HASHES = """
 SELECT token_hash FROM sessions WHERE user_id = $1 AND active_account_id = $2
@@ -108,29 +137,31 @@ RETURNING key_hash
 
 async def principal_by_api_key(db: Executor, key_hash: bytes) -> Principal | None:
     row = await db.fetchrow(PRINCIPAL_BY_API_KEY, key_hash)
-    if row is None:
-        return None
-    return Principal(
-        user_id=row["user_id"],
-        account_id=row["account_id"],
-        permissions=frozenset(row["permissions"]),
-        credential=Credential.API_KEY,
-        credential_id=row["id"],
-        token_hash=key_hash,
-    )
+    return None if row is None else _principal(row, Credential.API_KEY, key_hash)
 
 
 async def principal_by_session(db: Executor, session_hash: bytes) -> Principal | None:
     row = await db.fetchrow(PRINCIPAL_BY_SESSION, session_hash)
-    if row is None:
-        return None
+    return None if row is None else _principal(row, Credential.SESSION, session_hash)
+
+
+async def principals_by_hash(
+    db: Executor, credential: Credential, hashes: list[bytes]
+) -> dict[bytes, Principal]:
+    """The live principals among ``hashes`` of one kind; the gone ones are missing."""
+    sql = PRINCIPALS_BY_API_KEYS if credential is Credential.API_KEY else PRINCIPALS_BY_SESSIONS
+    rows = await db.fetch(sql, hashes)
+    return {row[0]: _principal(row, credential, row[0]) for row in rows}
+
+
+def _principal(row: asyncpg.Record, credential: Credential, token_hash: bytes) -> Principal:
     return Principal(
         user_id=row["user_id"],
         account_id=row["account_id"],
         permissions=frozenset(row["permissions"]),
-        credential=Credential.SESSION,
+        credential=credential,
         credential_id=row["id"],
-        token_hash=session_hash,
+        token_hash=token_hash,
     )
 
 
@@ -180,10 +211,6 @@ async def lock_user(db: Executor, user_id: UUID) -> None:
 async def count_live_api_keys(db: Executor, user_id: UUID) -> int:
     count: int = await db.fetchval(COUNT_LIVE_API_KEYS, user_id)
     return count
-
-
-async def touch_api_key(db: Executor, key_id: UUID) -> None:
-    await db.execute(TOUCH_API_KEY, key_id)
 
 
 async def member_credential_hashes(db: Executor, user_id: UUID, account_id: UUID) -> list[bytes]:

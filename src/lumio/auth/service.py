@@ -82,28 +82,80 @@ async def authenticate(
     token_hash = secrets.token_hash(token)
     principal = cache.get(token_hash)
     if principal is not None and principal.credential is credential:
+        if cache.claim_refresh(token_hash):
+            _refresh_later(db, cache)
         return principal
-    if credential is Credential.API_KEY:
-        principal = await auth_repository.principal_by_api_key(db, token_hash)
-        failure = "the API key is invalid or has been revoked"
-    else:
-        principal = await auth_repository.principal_by_session(db, token_hash)
-        failure = _SESSION_GONE
+    epoch = cache.epoch
+    principal = await _principal(db, token_hash, credential)
     if principal is None:
-        raise Unauthenticated(failure)
-    if credential is Credential.API_KEY:
-        # Only on a cache miss, and the SQL writes at most once a minute per key.
-        await auth_repository.touch_api_key(db, principal.credential_id)
-    cache.put(principal)
+        failure = "the API key is invalid or has been revoked"
+        raise Unauthenticated(failure if credential is Credential.API_KEY else _SESSION_GONE)
+    cache.put(principal, since=epoch)
     return principal
+
+
+async def _principal(
+    db: asyncpg.Pool, token_hash: bytes, credential: Credential
+) -> Principal | None:
+    if credential is Credential.API_KEY:
+        return await auth_repository.principal_by_api_key(db, token_hash)
+    return await auth_repository.principal_by_session(db, token_hash)
+
+
+# Claimed refreshes wait this long so that one query reads all that came due meanwhile.
+REFRESH_BATCH_SECONDS = 0.05
+REFRESH_BATCH_MAX = 1000
+
+
+def _refresh_later(db: asyncpg.Pool, cache: AuthCache) -> None:
+    if cache.refresh_task is None or cache.refresh_task.done():
+        cache.refresh_task = asyncio.create_task(_refresh_claimed(db, cache))
+
+
+async def _refresh_claimed(db: asyncpg.Pool, cache: AuthCache) -> None:
+    """Read the claimed credentials again, a batch per kind; a gone one leaves the cache.
+
+    Runs until a wait finds nothing claimed, so that claims made while it read are not left
+    waiting for the next claim to start a task.
+    """
+    while True:
+        await asyncio.sleep(REFRESH_BATCH_SECONDS)
+        claimed = cache.take_claimed()
+        if not claimed:
+            return
+        try:
+            for credential in Credential:
+                hashes = [h for h, kind in claimed.items() if kind is credential]
+                for start in range(0, len(hashes), REFRESH_BATCH_MAX):
+                    chunk = hashes[start : start + REFRESH_BATCH_MAX]
+                    await _refresh_batch(db, cache, credential, chunk)
+        except Exception as exc:  # the entries just expire; the next miss reports the cause
+            log.debug("could not refresh cached credentials: %r", exc)
+        finally:
+            cache.refreshed(claimed)
+
+
+async def _refresh_batch(
+    db: asyncpg.Pool, cache: AuthCache, credential: Credential, hashes: list[bytes]
+) -> None:
+    epoch = cache.epoch
+    found = await auth_repository.principals_by_hash(db, credential, hashes)
+    if cache.epoch != epoch:
+        return  # something was revoked while we read: these entries just expire
+    for principal in found.values():
+        cache.put(principal)
+    for token_hash in hashes:
+        if token_hash not in found:
+            cache.invalidate(token_hash)
 
 
 async def reload_session(db: asyncpg.Pool, cache: AuthCache, token_hash: bytes) -> Principal:
     """Read a session afresh (after a switch) and cache it."""
+    epoch = cache.epoch
     principal = await auth_repository.principal_by_session(db, token_hash)
     if principal is None:
         raise Unauthenticated(_SESSION_GONE)
-    cache.put(principal)
+    cache.put(principal, since=epoch)
     return principal
 
 

@@ -75,10 +75,13 @@ async def listen_for_invalidations(redis: Redis, cache: AuthCache, stop: asyncio
 
 
 def _invalidate(cache: AuthCache, item: Received) -> None:
+    if item.kind is Kind.LOST:
+        # Revocations cannot reach us now: cache nothing until we listen again.
+        cache.pause()
+        return
     if item.kind is not Kind.MESSAGE:
-        # (Re)subscribed or lost: anything revoked while we were not listening must not stay
-        # cached.
-        cache.clear()
+        # (Re)subscribed: anything revoked while we were not listening must not stay cached.
+        cache.resume()
         return
     try:
         cache.invalidate(bytes.fromhex(item.data.decode()))

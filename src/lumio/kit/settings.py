@@ -84,11 +84,14 @@ class ApiSettings(BaseSettings):
         ge=timedelta(minutes=1),
         validation_alias=_env("LUMIO_SESSION_TTL_SECONDS"),
     )
-    # How long a verified key or session is trusted without asking PostgreSQL again.
-    # Revocation clears it at once in every API process (Redis pub/sub); this bounds the
-    # staleness when Redis is unreachable.
+    # How long a verified key or session is trusted without asking PostgreSQL again (each
+    # entry a random 80-100 % of it; one in use is re-read in the background before then).
+    # Revocation clears it at once in every API process (Redis pub/sub), and while that feed
+    # is lost nothing is cached; this bounds the staleness until a process notices the loss,
+    # and after changes made in PostgreSQL by hand. 60 s (was 10): at 10 s every live
+    # stream's 10 s recheck missed the cache (issue 15).
     auth_cache: Seconds = Field(
-        default=timedelta(seconds=10), ge=_ZERO, validation_alias=_env("LUMIO_AUTH_CACHE_SECONDS")
+        default=timedelta(seconds=60), ge=_ZERO, validation_alias=_env("LUMIO_AUTH_CACHE_SECONDS")
     )
     manual_connect_ttl: Seconds = Field(
         default=timedelta(minutes=30),

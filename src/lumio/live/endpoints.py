@@ -57,4 +57,4 @@ def account_stream(
 
         return AccountStream(subscription.received, account_id, recheck, stopping).frames()
 
-    return EventStreamResponse(frames, subscription.close)
+    return EventStreamResponse(frames, subscription.close, subscription.wake)

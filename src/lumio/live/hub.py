@@ -51,13 +51,24 @@ class Subscription:
                 self.queue.get_nowait()
             self.queue.put_nowait(_RESYNC)
 
+    def wake(self) -> None:
+        """Make the stream look at its state now (the client left, the server is stopping)."""
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(IDLE)
+
     async def received(self, poll_seconds: float) -> AsyncGenerator[Received, None]:
-        """What ``follow`` would yield for this account's channel, IDLE between items."""
+        """What ``follow`` would yield for this account's channel, IDLE between items.
+
+        ``asyncio.timeout`` rather than ``wait_for``: no task per wait, which 5,000 waiting
+        streams would otherwise create and cancel every poll.
+        """
         while not self.closed:
             try:
-                yield await asyncio.wait_for(self.queue.get(), poll_seconds)
+                async with asyncio.timeout(poll_seconds):
+                    item = await self.queue.get()
             except TimeoutError:
-                yield IDLE
+                item = IDLE
+            yield item
 
     def close(self) -> None:
         if not self.closed:
@@ -117,6 +128,11 @@ class LiveHub(LoopService):
                     break
                 self.dispatch(item)
         return None
+
+    def wake_all(self) -> None:
+        for streams in list(self.by_account.values()):
+            for subscription in list(streams):
+                subscription.wake()
 
     def dispatch(self, item: Received) -> None:
         if item.kind is Kind.MESSAGE:

@@ -71,7 +71,9 @@ def status_frame(payload: bytes) -> bytes | None:
 class StreamConfig:
     heartbeat_seconds: float = 15.0
     recheck_seconds: float = 10.0
-    poll_seconds: float = 0.5
+    # A quiet stream wakes this often to recheck and send heartbeats (both multiples of it);
+    # a departing client and a stopping server wake it at once (``Subscription.wake``).
+    poll_seconds: float = 5.0
     # How long a browser waits before reconnecting after the connection drops (SSE ``retry``).
     client_retry_ms: int = 2000
 
@@ -142,18 +144,21 @@ class EventStreamResponse(Response):
         self,
         frames: Callable[[Callable[[], bool]], AsyncGenerator[bytes, None]],
         on_close: Callable[[], None] = lambda: None,
+        on_gone: Callable[[], None] = lambda: None,
     ) -> None:
         # No body and so no Content-Length, as StreamingResponse does.
         self.status_code = 200
         self.background = None
         self.frames = frames
         self.on_close = on_close
+        # Called when the client disconnects, so that a waiting frame source looks at once.
+        self.on_gone = on_gone
         # Proxies such as nginx must pass each frame on at once.
         self.init_headers({"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         gone = asyncio.Event()
-        watcher = asyncio.create_task(_watch_disconnect(receive, gone))
+        watcher = asyncio.create_task(_watch_disconnect(receive, gone, self.on_gone))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
             async with contextlib.aclosing(self.frames(gone.is_set)) as frames:
@@ -171,9 +176,12 @@ class EventStreamResponse(Response):
                 await watcher
 
 
-async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
+async def _watch_disconnect(
+    receive: Receive, gone: asyncio.Event, on_gone: Callable[[], None]
+) -> None:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             gone.set()
+            on_gone()
             return
