@@ -185,6 +185,7 @@ async def test_client_keeps_a_pool_per_origin_and_encodes_params(
     assert "RETRY-AFTER" in answer.headers
     await client.request("GET", url.replace("127.0.0.1", "localhost") + "/", params=[("a", "1")])
     assert raw.requests[0].startswith(b"GET /v1/c?x=1&id=1&id=2&q=a+b HTTP/1.1\r\n")
+    assert b"\r\nUser-Agent: lumio\r\n" in raw.requests[0]
     assert raw.requests[1].startswith(b"GET /?a=1 HTTP/1.1\r\nHost: localhost:")
     assert raw.connections == 2
     with pytest.raises(HttpError, match="not an http"):

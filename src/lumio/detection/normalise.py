@@ -35,6 +35,9 @@ def normalise_stream(stream: LiveStream, now: datetime) -> LiveStream:
 def normalise(observation: Observation, now: datetime) -> Observation:
     """The observation with every value storable (see the module docstring)."""
     stream = observation.stream
+    if stream is None and observation.error_kind is None and observation.error is None:
+        # Offline, most observations: nothing to clean, and a copy costs a dataclass replace.
+        return observation
     return replace(
         observation,
         stream=None if stream is None else normalise_stream(stream, now),

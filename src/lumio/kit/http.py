@@ -289,9 +289,13 @@ class HttpPool:
 class HttpClient:
     """``HttpPool``s by origin, for callers that speak to more than one (or take full URLs)."""
 
-    def __init__(self, max_connections: int = 100, timeout: float = 10.0) -> None:
+    def __init__(
+        self, max_connections: int = 100, timeout: float = 10.0, user_agent: str = "lumio"
+    ) -> None:
         self.max_connections = max_connections
         self.timeout = timeout
+        # Some fronts (Cloudflare before Kick) refuse requests that name no client.
+        self.headers = {"User-Agent": user_agent}
         self._pools: dict[str, HttpPool] = {}
 
     def _pool(self, url: str) -> tuple[HttpPool, str]:
@@ -319,9 +323,8 @@ class HttpClient:
     ) -> HttpResponse:
         """One request to a full URL (``params`` added to its query); raises HttpError."""
         pool, target = self._pool(url)
-        return await pool.request(
-            method, with_query(target, params), headers or {}, body, time_limit
-        )
+        sent = {**self.headers, **headers} if headers else self.headers
+        return await pool.request(method, with_query(target, params), sent, body, time_limit)
 
     async def aclose(self) -> None:
         pools, self._pools = list(self._pools.values()), {}

@@ -192,9 +192,12 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
 
 def _header_number(headers: Headers, *names: str) -> float | None:
     for name in names:
+        text = headers.get(name)
+        if text is None:
+            continue
         try:
-            value = float(headers[name])
-        except (KeyError, ValueError):
+            value = float(text)
+        except ValueError:
             continue
         if math.isfinite(value):
             return value

@@ -160,6 +160,10 @@ class TrovoAdapter(HttpAdapter):
 
 def trovo_error(response: HttpResponse, now: datetime) -> PlatformError | None:
     """The error a ``{"status": code, ...}`` body stands for, whatever the HTTP status."""
+    if b'"status"' not in response.content:
+        # A channel answer (the hot path) has no such key: a failed validation would cost a
+        # ValidationError per request.
+        return None
     try:
         body = _TrovoError.model_validate_json(response.content)
     except ValidationError:
