@@ -7,7 +7,15 @@ and no ``actualEndTime``. Counts are strings and unknown ids are simply missing 
 
 Quota is kept low by memory: a video confirmed as an upload or an ended stream is never asked about
 again, so a cycle only confirms what is new in a feed, the videos that are live now (to see them
-end, even after the feed lost them) and scheduled streams that are due.
+end, even after the feed lost them) and scheduled streams that are due. Those verdicts outlive the
+process: the worker stores ``finished_videos`` with the channel's detector state and hands them
+back (``recall``) to whichever replica polls the channel next.
+
+With a ``quota_gate`` (the worker's pacer, issue 15) every call is granted first: candidates (new
+entries, pushed or due scheduled videos: a possible go-live) before re-confirmations of videos
+this adapter saw live, which fill the candidates' last call for free. An id the gate does not
+grant now is left for a later cycle; its channel is observed ``quota_deferred`` (unknown, never
+offline), so a live channel stays live while its confirmation waits.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -40,6 +48,7 @@ from lumio.platforms.base import (
     PollResult,
     RateLimitInfo,
     ResolvedChannel,
+    count_prepaid,
     count_quota,
     count_request,
     saw_rate_limit,
@@ -62,6 +71,9 @@ YT = "{http://www.youtube.com/xml/schemas/2015}"
 QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 AUTH_REASONS = frozenset({"keyInvalid", "keyExpired", "forbidden", "accessNotConfigured"})
+# Finished verdicts kept per channel: the feed's ~15 entries and those that left it lately (a
+# pushed title edit of an older video must not cost a unit either).
+KEPT_VERDICTS = 50
 # Daily quotas reset at midnight Pacific Time (PLATFORM_APIS.md §2.1).
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
@@ -193,6 +205,8 @@ class _VideoStatus:
 
 # An upload, an ended stream, or an id videos.list does not know: none of them is live again.
 FINISHED = _VideoStatus()
+# Not confirmed this cycle: the quota pacer keeps the units for later (unknown, never offline).
+QUOTA_DEFERRED = PlatformError("quota_deferred", "videos.list waits for the daily quota's pacing")
 
 
 @dataclass(slots=True)
@@ -201,15 +215,30 @@ class _Upcoming:
     checked_at: datetime
 
 
+class QuotaGate(Protocol):
+    """Grants ``videos.list`` calls against the day's quota (the worker's pacer)."""
+
+    async def grant(self, units: int, live: bool) -> int:
+        """Up to ``units`` calls that may be sent now (``live``: re-confirmations only)."""
+        ...
+
+    def freshness(self) -> timedelta:
+        """How long a confirmed video may go unconfirmed now."""
+        ...
+
+
 @dataclass(slots=True)
 class _ChannelMemory:
     """What earlier cycles learnt about a channel's videos, so only news costs quota."""
 
-    finished: set[str] = field(default_factory=set)
+    # Oldest first (a dict keeps the order), at most KEPT_VERDICTS.
+    finished: dict[str, None] = field(default_factory=dict)
     # Entries skipped for their age on first sight, with the freshness they had: a newer
     # ``updated`` later makes them candidates again.
     assumed_finished: dict[str, datetime] = field(default_factory=dict)
     live: set[str] = field(default_factory=set)
+    # The live ones this adapter confirmed itself: re-confirmations, not candidates.
+    verified: set[str] = field(default_factory=set)
     upcoming: dict[str, _Upcoming] = field(default_factory=dict)
     feed_seen: bool = False
 
@@ -221,21 +250,28 @@ class _ChannelMemory:
         return assumed is None or entry.freshness > assumed
 
     def keep_only(self, video_ids: set[str]) -> None:
-        """Forget videos that left the feed; live ones stay, since feeds lag (§2.4)."""
-        self.finished &= video_ids
+        """Forget videos that left the feed; live ones stay, since feeds lag (§2.4), and so do
+        finished ones, up to KEPT_VERDICTS."""
         self.assumed_finished = {v: d for v, d in self.assumed_finished.items() if v in video_ids}
         self.upcoming = {v: u for v, u in self.upcoming.items() if v in video_ids}
 
     def record(self, video_id: str, status: _VideoStatus, now: datetime) -> None:
         self.live.discard(video_id)
+        self.verified.discard(video_id)
         self.upcoming.pop(video_id, None)
         self.assumed_finished.pop(video_id, None)
         if status.stream is not None:
             self.live.add(video_id)
+            self.verified.add(video_id)
         elif status.upcoming:
             self.upcoming[video_id] = _Upcoming(status.scheduled_start, now)
         else:
-            self.finished.add(video_id)
+            self.finish(video_id)
+
+    def finish(self, video_id: str) -> None:
+        self.finished[video_id] = None
+        while len(self.finished) > KEPT_VERDICTS:
+            del self.finished[next(iter(self.finished))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +304,8 @@ class YouTubeAdapter:
         self.rate_limit: RateLimitInfo | None = None
         self.requests_sent = 0
         self.quota_used = 0
+        # Set by the worker: calls are then granted against the day's quota first.
+        self.quota_gate: QuotaGate | None = None
         self._client = client
         self._config = config
         self._clock = clock
@@ -309,8 +347,23 @@ class YouTubeAdapter:
 
     def _remember_live(self, channel_id: str, stream_id: str) -> None:
         """Track a video known (e.g. from stored status) to be live, so a fresh adapter confirms
-        it even when its feed entry is too old to count as recent."""
-        self._memory.setdefault(channel_id, _ChannelMemory()).live.add(stream_id)
+        it even when its feed entry is too old to count as recent; a finished one stays so."""
+        memory = self._memory.setdefault(channel_id, _ChannelMemory())
+        if stream_id not in memory.finished:
+            memory.live.add(stream_id)
+
+    def recall(self, channel_id: str, finished: list[str]) -> None:
+        """Videos of the channel confirmed finished before (by any replica): never asked again."""
+        memory = self._memory.setdefault(channel_id, _ChannelMemory())
+        for video_id in finished:
+            if video_id not in memory.finished:
+                memory.finish(video_id)
+            memory.live.discard(video_id)
+
+    def finished_videos(self, channel_id: str) -> list[str]:
+        """What ``recall`` takes back: the channel's finished verdicts, oldest first."""
+        memory = self._memory.get(channel_id)
+        return list(memory.finished) if memory else []
 
     # --- one cycle ---
 
@@ -319,7 +372,9 @@ class YouTubeAdapter:
         now = self._clock()
         plans = [self._plan(i, source, now) for i, source in zip(ids, sources, strict=True)]
         wanted = dict.fromkeys(v for plan in plans for v in plan.candidates)
-        confirmation = await self._confirm(list(wanted))
+        granted, deferred = await self._ration(list(wanted), plans)
+        confirmation = await self._confirm(granted)
+        confirmation.failures.update(dict.fromkeys(deferred, QUOTA_DEFERRED))
         now = self._clock()
         for plan in plans:
             self._remember(plan, confirmation, now)
@@ -364,7 +419,30 @@ class YouTubeAdapter:
         start = upcoming.scheduled_start
         if start is None:
             return False
-        return start - config.upcoming_lead <= now <= start + config.upcoming_overdue
+        near = start - config.upcoming_lead <= now <= start + config.upcoming_overdue
+        # Near its start, as often as live videos are re-confirmed (every cycle without a gate).
+        floor = self.quota_gate.freshness() if self.quota_gate else timedelta(0)
+        return near and now - upcoming.checked_at >= floor
+
+    # --- the quota ---
+
+    async def _ration(self, wanted: list[str], plans: list[_Plan]) -> tuple[list[str], list[str]]:
+        """The ids to confirm now, candidates first, and those left for later (see the module)."""
+        gate = self.quota_gate
+        if gate is None:
+            return wanted, []
+        verified = {v for p in plans if (m := self._memory.get(p.channel_id)) for v in m.verified}
+        fresh = [v for v in wanted if v not in verified]
+        again = [v for v in wanted if v in verified]
+        calls = await gate.grant(_calls(len(fresh)), live=False)
+        taken = fresh[: calls * MAX_IDS_PER_REQUEST]
+        # The last candidate call has room: re-confirmations ride along at no cost.
+        room = calls * MAX_IDS_PER_REQUEST - len(taken)
+        riders, again = again[:room], again[room:]
+        more = await gate.grant(_calls(len(again)), live=True)
+        kept = again[: more * MAX_IDS_PER_REQUEST]
+        deferred = fresh[len(taken) :] + again[len(kept) :]
+        return [*taken, *riders, *kept], deferred
 
     def _remember(self, plan: _Plan, confirmation: _Confirmation, now: datetime) -> None:
         memory = self._memory.get(plan.channel_id)
@@ -428,6 +506,9 @@ class YouTubeAdapter:
                 # The day's quota is gone: more calls would only be refused.
                 failures.update(dict.fromkeys(chunk, quota_error))
                 continue
+            if self.quota_gate is not None:
+                # Granted, hence already counted in the shared budget.
+                count_prepaid(1)
             try:
                 found = await self._videos(chunk)
             except PlatformError as error:
@@ -632,6 +713,10 @@ def _quota_rate_limit(now: datetime) -> RateLimitInfo:
         reset_at=_next_quota_reset(now).timestamp(),
         retry_after=_until_quota_reset(now),
     )
+
+
+def _calls(ids: int) -> int:
+    return -(-ids // MAX_IDS_PER_REQUEST)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
