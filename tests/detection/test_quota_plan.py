@@ -69,8 +69,9 @@ def test_the_allowance_reaches_the_quota_at_the_end_of_a_dst_day() -> None:
 
 def test_re_confirmations_leave_the_candidates_their_share() -> None:
     noon = MIDNIGHT + timedelta(hours=12)
-    assert live_allowance(POLICY, noon) == allowance(POLICY, noon) - 1_021
-    assert live_allowance(POLICY, noon) < allowance(POLICY, noon)
+    # Two hours of the candidates' fifth: 167 units; at midnight a fifth of the head start.
+    assert live_allowance(POLICY, noon) == allowance(POLICY, noon) - 167
+    assert live_allowance(POLICY, MIDNIGHT) == 208 - 42
 
 
 def test_a_round_costs_a_call_per_50_live_channels_plus_the_overhead() -> None:

@@ -13,7 +13,6 @@ live re-confirmation interval from them; the worker schedules live channels on i
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -76,8 +75,9 @@ class QuotaPacer:
         self._day = QuotaDay.of(clock())
         self._refreshed_at: datetime | None = None
         self.interval = policy.min_interval
-        # Intervals chosen lately: a channel scheduled on a longer one is still waiting for it.
-        self._recent: deque[tuple[datetime, timedelta]] = deque()
+        # The last tick scheduled on each interval: a channel scheduled on a longer interval
+        # than today's is still waiting for its tick.
+        self._ticks: dict[timedelta, datetime] = {}
 
     @property
     def figures(self) -> QuotaFigures:
@@ -142,20 +142,20 @@ class QuotaPacer:
 
     def _plan(self, now: datetime) -> None:
         self.interval = live_interval(self.policy, self._figures, now)
-        self._recent.append((now, self.interval))
-        while self._recent and now - self._recent[0][0] > self.policy.max_interval:
-            self._recent.popleft()
 
     def freshness(self) -> timedelta:
         """The longest a live channel may now wait for its next confirmation: the interval, or
-        a longer one chosen lately whose ticks are still to come."""
-        now = self.clock()
-        waiting = [i for at, i in self._recent if now - at < i]
+        a longer one whose last tick (and the claim right after it) is still to come."""
+        # A claim follows its tick within the shortest interval (it is due, not waiting).
+        late = self.clock() - self.policy.min_interval
+        waiting = [interval for interval, tick in self._ticks.items() if tick > late]
         return max([self.interval, *waiting])
 
     def next_confirmation(self, now: datetime) -> datetime:
         """When a live channel polled now is polled (and re-confirmed) next."""
-        return next_tick(now, self.interval)
+        tick = next_tick(now, self.interval)
+        self._ticks[self.interval] = max(tick, self._ticks.get(self.interval, tick))
+        return tick
 
     def remaining(self) -> int:
         return max(self.policy.daily_quota - self._figures.used, 0)

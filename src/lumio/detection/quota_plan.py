@@ -10,7 +10,8 @@ early stay for later, and the quota cannot run dry at noon.
 - **candidates** (a new feed entry, a pushed video, a scheduled stream coming due: a possible
   go-live) may spend up to the allowance;
 - **re-confirmations** of videos already confirmed live may spend up to the allowance less a
-  reserve (``candidate_share`` of it), so that a go-live finds units at any hour.
+  reserve (``candidate_share`` of it, at most ``RESERVE_HOURS`` of that share), so that a go-live
+  finds units at any hour.
 
 The **live re-confirmation interval** (the freshness of a live channel) is planned so that
 re-confirming every live channel once per interval spends the units left for live videos evenly
@@ -40,6 +41,8 @@ HEAD_START = 1 / 48
 # Calls per round beyond ceil(live / 50): the live channels of one tick share claimed batches
 # with offline channels due just before and after it (measured in the simulated-day test).
 ROUND_OVERHEAD = 2
+# The reserve for candidates holds at most this many hours of their share.
+RESERVE_HOURS = 2
 # The longest interval is min_interval * 2^MAX_DOUBLINGS (30 s → 64 min by default).
 MAX_DOUBLINGS = 7
 
@@ -105,8 +108,13 @@ def allowance(policy: QuotaPolicy, moment: datetime) -> int:
 
 
 def reserve(policy: QuotaPolicy, moment: datetime) -> int:
-    """Units of the allowance kept back from re-confirmations: the candidates' share."""
-    return math.ceil(allowance(policy, moment) * policy.candidate_share)
+    """Units of the allowance kept back from re-confirmations: the candidates' share of it, at
+    most RESERVE_HOURS of that share (the interval's plan leaves them the rest; a larger
+    reserve would only be left unspent at midnight)."""
+    share = policy.daily_quota * policy.candidate_share
+    return math.ceil(
+        min(allowance(policy, moment) * policy.candidate_share, share * RESERVE_HOURS / 24)
+    )
 
 
 def live_allowance(policy: QuotaPolicy, moment: datetime) -> int:
