@@ -182,8 +182,10 @@ async def test_a_day_of_polling_stays_inside_the_quota_and_the_reported_freshnes
     errors = poller.metrics.errors.labels(Platform.YOUTUBE, "quota_exhausted")._value.get()
     assert errors == 0
     spent = int(await redis.get(quota_key(START)) or 0)
+    live_spent = int(await redis.get(live_key(START)) or 0)
     print(
-        f"\nday: {CHANNELS} channels, quota {QUOTA}, spent {spent}; {world.go_lives} go-lives, "
+        f"\nday: {CHANNELS} channels, quota {QUOTA}, spent {spent} ({live_spent} re-confirming); "
+        f"{world.go_lives} go-lives, "
         f"{world.uploads} uploads, at most {found.max_live} live at once; freshness "
         f"{found.min_freshness:.0f}-{found.max_freshness:.0f} s; longest unconfirmed "
         f"{found.worst_unconfirmed:.0f} s ({found.worst_ratio:.2f} of the freshness then)"

@@ -73,7 +73,7 @@ RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 AUTH_REASONS = frozenset({"keyInvalid", "keyExpired", "forbidden", "accessNotConfigured"})
 # Finished verdicts kept per channel: the feed's ~15 entries and those that left it lately (a
 # pushed title edit of an older video must not cost a unit either).
-KEPT_VERDICTS = 50
+KEPT_VERDICTS = 30
 # Daily quotas reset at midnight Pacific Time (PLATFORM_APIS.md §2.1).
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
