@@ -191,9 +191,8 @@ async def test_a_day_of_polling_stays_inside_the_quota_and_the_reported_freshnes
         f"{found.worst_unconfirmed:.0f} s ({found.worst_ratio:.2f} of the freshness then)"
     )
     assert spent <= QUOTA
-    # Used, not hoarded (81 % measured): the plan counts ROUND_OVERHEAD calls a round that a
-    # day this small seldom needs, erring towards a kept promise of freshness.
-    assert spent >= 0.75 * QUOTA
+    # Used, not hoarded: the plan's round cost is an upper bound, so some is left at midnight.
+    assert spent >= 0.7 * QUOTA
     assert world.go_lives > 100
 
 

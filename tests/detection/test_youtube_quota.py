@@ -21,12 +21,12 @@ from lumio.detection.budget import quota_key
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.quota import QuotaPacer, live_key
 from lumio.detection.quota_plan import QuotaPolicy, allowance, live_allowance
-from lumio.detection.worker import FINISHED_VIDEOS, PlatformPoller, PollerConfig
+from lumio.detection.worker import PlatformPoller, PollerConfig
 from lumio.dev.fakes.server import FakeServer
 from lumio.dev.fakes.youtube import FakeYouTubeState, create_app
 from lumio.kit.settings import Settings
 from lumio.platforms.base import ObservationKind, Platform
-from lumio.platforms.youtube import YouTubeAdapter
+from lumio.platforms.youtube import FINISHED_VIDEOS, YouTubeAdapter
 from tests.conftest import Factory
 
 KEY = "quota-key"
@@ -125,8 +125,13 @@ class Gate:
             self.candidates -= granted
         return granted
 
+    tick: datetime | None = None
+
     def freshness(self) -> timedelta:
         return timedelta(seconds=60)
+
+    def candidate_tick(self, now: datetime) -> datetime | None:
+        return self.tick
 
 
 @pytest.fixture
@@ -191,6 +196,50 @@ async def test_a_deferred_candidate_is_confirmed_once_units_come(
     [live] = (await adapter.observe([channel])).observations
     assert live.kind is ObservationKind.LIVE
     assert state.requests["videos"] == 1
+
+
+async def test_candidates_of_separate_batches_wait_for_one_tick_and_share_a_call(
+    youtube: tuple[FakeYouTubeState, str, Clock], adapter: YouTubeAdapter
+) -> None:
+    state, _, clock = youtube
+    first, second = state.add_channel().channel_id, state.add_channel().channel_id
+    await adapter.observe([first, second])
+    tick = clock.now + timedelta(seconds=30)
+    adapter.quota_gate = Gate(candidates=10, live=10, asked=[], tick=tick)
+    state.go_live(first)
+    state.upload(second)
+    held = [(await adapter.observe([c])).observations[0] for c in (first, second)]
+    assert [o.error_kind for o in held] == ["quota_deferred", "quota_deferred"]
+    assert state.requests["videos"] == 0
+    clock.now = tick
+    result = await adapter.observe([first, second])
+    kinds = {o.channel_id: o.kind for o in result.observations}
+    assert kinds == {first: ObservationKind.LIVE, second: ObservationKind.OFFLINE}
+    assert state.video_batch_sizes == [2]
+    # What the worker keeps: nothing held any more, the upload finished.
+    assert adapter.memo(second)["waiting_videos"] == {}
+
+
+async def test_held_candidates_travel_with_the_stored_state(
+    youtube: tuple[FakeYouTubeState, str, Clock], adapter: YouTubeAdapter
+) -> None:
+    state, _, clock = youtube
+    channel = state.add_channel().channel_id
+    await adapter.observe([channel])
+    tick = clock.now + timedelta(seconds=30)
+    adapter.quota_gate = Gate(candidates=10, live=10, asked=[], tick=tick)
+    state.go_live(channel)
+    await adapter.observe([channel])
+    stored = orjson.loads(orjson.dumps(adapter.memo(channel)))
+    config = adapter._config
+    async with httpx.AsyncClient() as client:
+        other = YouTubeAdapter(client, config, clock)
+        other.quota_gate = Gate(candidates=10, live=10, asked=[], tick=tick + timedelta(30))
+        other.recall(channel, stored)
+        clock.now = tick
+        [live] = (await other.observe([channel])).observations
+    # Another replica confirms it at the tick it was held for, not one later.
+    assert live.kind is ObservationKind.LIVE
 
 
 async def test_a_finished_video_is_never_confirmed_again_even_when_pushed(
@@ -268,7 +317,11 @@ async def link(rig: Rig) -> str:
 async def test_finished_verdicts_survive_a_restart(rig: Rig) -> None:
     channel = await link(rig)
     upload = rig.state.upload(channel)
-    assert await rig.poll(rig.poller(), 1) == 1
+    poller = rig.poller()
+    # Held for the next tick of 30 s, then confirmed.
+    assert await rig.poll(poller, 1) == 1
+    assert rig.state.requests["videos"] == 0
+    assert await rig.poll(poller, 30) == 1
     assert rig.state.requests["videos"] == 1
     stored = await rig.db.fetchval(
         "SELECT detector_state -> $1 FROM platform_channels", FINISHED_VIDEOS
@@ -281,7 +334,9 @@ async def test_finished_verdicts_survive_a_restart(rig: Rig) -> None:
     await rig.db.execute(
         "UPDATE platform_channels SET detector_state = detector_state - $1", FINISHED_VIDEOS
     )
-    await rig.poll(rig.poller(), 60)
+    fresh = rig.poller()
+    await rig.poll(fresh, 60)
+    await rig.poll(fresh, 30)
     assert rig.state.requests["videos"] == 2
 
 
@@ -290,6 +345,7 @@ async def test_an_ended_stream_is_not_confirmed_again_during_the_grace(rig: Rig)
     rig.state.go_live(channel)
     poller = rig.poller()
     await rig.poll(poller, 1)
+    await rig.poll(poller, 30)
     rig.state.end_stream(channel)
     await rig.poll(poller, 60)
     calls = rig.state.requests["videos"]
@@ -309,6 +365,7 @@ async def test_no_quota_keeps_a_live_channel_live_and_its_schedule(rig: Rig) -> 
     rig.state.go_live(channel)
     poller = rig.poller(daily_quota=48)
     await rig.poll(poller, 1)
+    await rig.poll(poller, 30)
     [row] = await status.get_status(rig.db, rig.account)
     assert row.is_online
     for _ in range(3):

@@ -157,5 +157,12 @@ class QuotaPacer:
         self._ticks[self.interval] = max(tick, self._ticks.get(self.interval, tick))
         return tick
 
+    def candidate_tick(self, now: datetime) -> datetime | None:
+        """Candidates held now are confirmed at the next tick of the shortest interval (every
+        live tick is one too), filling calls together (None: packing off)."""
+        if not self.policy.pack_candidates:
+            return None
+        return next_tick(now, self.policy.min_interval)
+
     def remaining(self) -> int:
         return max(self.policy.daily_quota - self._figures.used, 0)

@@ -25,6 +25,10 @@ today, times the time left. It is rounded up to ``min_interval * 2^k``: the work
 channels on the epoch multiples of the interval, so every replica's live channels come due at the
 same instants and their ids fill ``videos.list`` calls 50 at a time; the steps divide each other,
 so a change of interval keeps the ticks aligned.
+
+Candidates are packed the same way: one at a time each would cost a call, so a candidate that
+does not fill a call waits for the next tick of ``min_interval`` (a go-live is seen up to that
+much later) and is confirmed there with every replica's others.
 """
 
 from __future__ import annotations
@@ -38,9 +42,10 @@ PACIFIC = ZoneInfo("America/Los_Angeles")
 IDS_PER_CALL = 50
 # Of the quota, available at midnight: the first minutes of a day can confirm go-lives.
 HEAD_START = 1 / 48
-# Calls per round beyond ceil(live / 50): the live channels of one tick share claimed batches
-# with offline channels due just before and after it (measured in the simulated-day test).
-ROUND_OVERHEAD = 2
+# Calls per round beyond ceil(live / 50): claims take due channels in order, so the live channels
+# of one tick are one contiguous run, cut into 50s wherever offline channels due just before it
+# end: at most one call more.
+ROUND_OVERHEAD = 1
 # The reserve for candidates holds at most this many hours of their share.
 RESERVE_HOURS = 2
 # The longest interval is min_interval * 2^MAX_DOUBLINGS (30 s → 64 min by default).
@@ -80,6 +85,8 @@ class QuotaPolicy:
     min_interval: timedelta = timedelta(seconds=30)
     # Of the quota, kept for candidates whatever live channels need.
     candidate_share: float = 0.2
+    # Candidates wait for the next tick of min_interval and are confirmed together.
+    pack_candidates: bool = True
 
     @property
     def max_interval(self) -> timedelta:
@@ -168,14 +175,19 @@ def next_tick(moment: datetime, interval: timedelta) -> datetime:
 
 
 def supported_channels(
-    policy: QuotaPolicy, interval: timedelta, live_share: float, candidate_units: float
+    policy: QuotaPolicy, interval: timedelta, live_share: float, candidates_per_day: float
 ) -> int:
-    """How many channels the quota covers at ``interval`` (the README's table): each costs
-    ``candidate_units`` a day, and the rounds of its live share fit in what candidates leave."""
+    """How many channels the quota covers at ``interval`` (the README's table): each channel has
+    ``candidates_per_day`` videos to confirm, held for the ticks of ``min_interval`` and
+    confirmed there together; the rounds of its live share fit in what candidates leave."""
+    ticks = 86_400 / policy.min_interval.total_seconds()
     rounds = 86_400 / interval.total_seconds()
 
     def fits(channels: int) -> bool:
-        need = max(policy.daily_quota * policy.candidate_share, channels * candidate_units)
+        per_tick = channels * candidates_per_day / ticks
+        # A tick with candidates costs a call, and one more per 50 of them.
+        packed = ticks * (1 - math.exp(-per_tick)) + channels * candidates_per_day / IDS_PER_CALL
+        need = max(policy.daily_quota * policy.candidate_share, packed)
         live = round_cost(math.ceil(channels * live_share)) * rounds
         return need + live <= policy.daily_quota
 

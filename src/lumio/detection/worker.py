@@ -71,8 +71,6 @@ log = logging.getLogger(__name__)
 # A loop that failed (PostgreSQL or Redis away) tries again at most this much later, so that it
 # is back within 10 s of the outage's end (issue 9).
 RETRY_CAP_SECONDS = 8.0
-# The detector state's companion: YouTube videos confirmed finished (never confirmed again).
-FINISHED_VIDEOS = "finished_videos"
 
 W = TypeVar("W", OnlineWrite, OfflineWrite, StreamDataWrite)
 # What a batch write stored: the rows, and the events it announces (after the commit).
@@ -222,14 +220,13 @@ class PlatformPoller:
             return
         await self.pacer.refresh()
         for channel in claimed:
-            stored = channel.detector_state.get(FINISHED_VIDEOS)
-            if isinstance(stored, list):
-                self.adapter.recall(channel.channel_id, [v for v in stored if isinstance(v, str)])
+            self.adapter.recall(channel.channel_id, channel.detector_state)
 
     def _stored_state(self, channel: ClaimedChannel, state: ChannelState) -> dict[str, object]:
         stored = state.to_json()
         if isinstance(self.adapter, YouTubeAdapter):
-            stored[FINISHED_VIDEOS] = self.adapter.finished_videos(channel.channel_id)
+            # The adapter's verdicts and held candidates travel with the channel's lease.
+            stored.update(self.adapter.memo(channel.channel_id))
         return stored
 
     async def run_once(self) -> int:
@@ -390,18 +387,21 @@ class PlatformPoller:
             channel.account_id,
             channel.platform,
             self._stored_state(channel, transition.state),
-            self._next_poll(transition.state, errors, now, delay),
+            self._next_poll(transition.state, errors, now, delay, _deferred(observation)),
             errors,
             last_error,
             now,
         )
 
     def _next_poll(
-        self, state: ChannelState, errors: int, now: datetime, delay: timedelta
+        self, state: ChannelState, errors: int, now: datetime, delay: timedelta, deferred: bool
     ) -> datetime:
         if self.pacer is not None and state.phase is Phase.LIVE and errors == 0:
             # On the pacer's ticks, shared by every replica: live ids fill calls 50 at a time.
             return self.pacer.next_confirmation(now)
+        if self.pacer is not None and deferred:
+            # Its candidates wait for the tick at which every replica's come due together.
+            return self.pacer.candidate_tick(now) or now + jittered(delay)
         # Jittered: channels linked at the same moment must not stay in lock step.
         return now + jittered(delay)
 

@@ -8,14 +8,17 @@ and no ``actualEndTime``. Counts are strings and unknown ids are simply missing 
 Quota is kept low by memory: a video confirmed as an upload or an ended stream is never asked about
 again, so a cycle only confirms what is new in a feed, the videos that are live now (to see them
 end, even after the feed lost them) and scheduled streams that are due. Those verdicts outlive the
-process: the worker stores ``finished_videos`` with the channel's detector state and hands them
-back (``recall``) to whichever replica polls the channel next.
+process: the worker stores them with the channel's detector state (``memo``) and hands them back
+(``recall``) to whichever replica polls the channel next.
 
 With a ``quota_gate`` (the worker's pacer, issue 15) every call is granted first: candidates (new
 entries, pushed or due scheduled videos: a possible go-live) before re-confirmations of videos
-this adapter saw live, which fill the candidates' last call for free. An id the gate does not
-grant now is left for a later cycle; its channel is observed ``quota_deferred`` (unknown, never
-offline), so a live channel stays live while its confirmation waits.
+this adapter saw live, which fill the candidates' last call for free. Candidates that would not
+fill a call are held for the gate's next tick (``candidate_tick``), at which every replica's held
+candidates come due together and share calls; they ride free in re-confirmation calls meanwhile.
+An id the gate does not grant (or holds) is left for a later cycle; its channel is observed
+``quota_deferred`` (unknown, never offline, no error), so a live channel stays live while its
+confirmation waits. What was held travels with the channel's detector state (``memo``).
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ AUTH_REASONS = frozenset({"keyInvalid", "keyExpired", "forbidden", "accessNotCon
 # Finished verdicts kept per channel: the feed's ~15 entries and those that left it lately (a
 # pushed title edit of an older video must not cost a unit either).
 KEPT_VERDICTS = 30
+# What ``memo`` keeps with a channel's detector state.
+FINISHED_VIDEOS, WAITING_VIDEOS = "finished_videos", "waiting_videos"
 # Daily quotas reset at midnight Pacific Time (PLATFORM_APIS.md §2.1).
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
@@ -226,6 +231,10 @@ class QuotaGate(Protocol):
         """How long a confirmed video may go unconfirmed now."""
         ...
 
+    def candidate_tick(self, now: datetime) -> datetime | None:
+        """When candidates seen now are confirmed, together (None: at once)."""
+        ...
+
 
 @dataclass(slots=True)
 class _ChannelMemory:
@@ -239,6 +248,8 @@ class _ChannelMemory:
     live: set[str] = field(default_factory=set)
     # The live ones this adapter confirmed itself: re-confirmations, not candidates.
     verified: set[str] = field(default_factory=set)
+    # Candidates held for a shared tick, so that they fill calls together.
+    waiting: dict[str, datetime] = field(default_factory=dict)
     upcoming: dict[str, _Upcoming] = field(default_factory=dict)
     feed_seen: bool = False
 
@@ -253,11 +264,13 @@ class _ChannelMemory:
         """Forget videos that left the feed; live ones stay, since feeds lag (§2.4), and so do
         finished ones, up to KEPT_VERDICTS."""
         self.assumed_finished = {v: d for v, d in self.assumed_finished.items() if v in video_ids}
+        self.waiting = {v: t for v, t in self.waiting.items() if v in video_ids or v in self.live}
         self.upcoming = {v: u for v, u in self.upcoming.items() if v in video_ids}
 
     def record(self, video_id: str, status: _VideoStatus, now: datetime) -> None:
         self.live.discard(video_id)
         self.verified.discard(video_id)
+        self.waiting.pop(video_id, None)
         self.upcoming.pop(video_id, None)
         self.assumed_finished.pop(video_id, None)
         if status.stream is not None:
@@ -352,16 +365,27 @@ class YouTubeAdapter:
         if stream_id not in memory.finished:
             memory.live.add(stream_id)
 
-    def recall(self, channel_id: str, finished: list[str]) -> None:
-        """Videos of the channel confirmed finished before (by any replica): never asked again."""
+    def recall(self, channel_id: str, stored: Mapping[str, object]) -> None:
+        """What ``memo`` gave for the channel (kept by the worker, maybe another replica's):
+        videos confirmed finished, never asked again, and candidates held for a tick."""
         memory = self._memory.setdefault(channel_id, _ChannelMemory())
-        for video_id in finished:
-            if video_id not in memory.finished:
+        finished = stored.get(FINISHED_VIDEOS)
+        for video_id in finished if isinstance(finished, list) else []:
+            if isinstance(video_id, str) and video_id not in memory.finished:
                 memory.finish(video_id)
-            memory.live.discard(video_id)
+                memory.live.discard(video_id)
+        waiting = stored.get(WAITING_VIDEOS)
+        for video_id, tick in (waiting if isinstance(waiting, dict) else {}).items():
+            if isinstance(tick, str) and video_id not in memory.finished:
+                memory.waiting.setdefault(video_id, _moment(tick))
+
+    def memo(self, channel_id: str) -> dict[str, object]:
+        """What the worker keeps with the channel's detector state for ``recall``."""
+        memory = self._memory.get(channel_id) or _ChannelMemory()
+        waiting = {v: t.isoformat() for v, t in memory.waiting.items()}
+        return {FINISHED_VIDEOS: list(memory.finished), WAITING_VIDEOS: waiting}
 
     def finished_videos(self, channel_id: str) -> list[str]:
-        """What ``recall`` takes back: the channel's finished verdicts, oldest first."""
         memory = self._memory.get(channel_id)
         return list(memory.finished) if memory else []
 
@@ -431,9 +455,13 @@ class YouTubeAdapter:
         gate = self.quota_gate
         if gate is None:
             return wanted, []
-        verified = {v for p in plans if (m := self._memory.get(p.channel_id)) for v in m.verified}
-        fresh = [v for v in wanted if v not in verified]
-        again = [v for v in wanted if v in verified]
+        now = self._clock()
+        owners = {
+            v: m for p in plans if (m := self._memory.get(p.channel_id)) for v in p.candidates
+        }
+        fresh = [v for v in wanted if v not in owners or v not in owners[v].verified]
+        again = [v for v in wanted if v in owners and v in owners[v].verified]
+        fresh, held = _pack(fresh, owners, now, gate.candidate_tick(now))
         calls = await gate.grant(_calls(len(fresh)), live=False)
         taken = fresh[: calls * MAX_IDS_PER_REQUEST]
         # The last candidate call has room: re-confirmations ride along at no cost.
@@ -441,8 +469,11 @@ class YouTubeAdapter:
         riders, again = again[:room], again[room:]
         more = await gate.grant(_calls(len(again)), live=True)
         kept = again[: more * MAX_IDS_PER_REQUEST]
-        deferred = fresh[len(taken) :] + again[len(kept) :]
-        return [*taken, *riders, *kept], deferred
+        # ... and held candidates in the re-confirmations' room.
+        spare = more * MAX_IDS_PER_REQUEST - len(kept) if more else 0
+        passengers, held = held[:spare], held[spare:]
+        deferred = fresh[len(taken) :] + held + again[len(kept) :]
+        return [*taken, *riders, *kept, *passengers], deferred
 
     def _remember(self, plan: _Plan, confirmation: _Confirmation, now: datetime) -> None:
         memory = self._memory.get(plan.channel_id)
@@ -713,6 +744,31 @@ def _quota_rate_limit(now: datetime) -> RateLimitInfo:
         reset_at=_next_quota_reset(now).timestamp(),
         retry_after=_until_quota_reset(now),
     )
+
+
+def _pack(
+    fresh: list[str], owners: Mapping[str, _ChannelMemory], now: datetime, tick: datetime | None
+) -> tuple[list[str], list[str]]:
+    """(candidates to confirm now, those held for ``tick``): one at a time they would cost a
+    call each, so they wait for the tick at which every replica's held candidates come due
+    together, unless the batch fills a call or holds one whose tick has come."""
+    if tick is None or len(fresh) >= MAX_IDS_PER_REQUEST:
+        return fresh, []
+    ticks = [owners[v].waiting.get(v) for v in fresh if v in owners]
+    if any(t is not None and t <= now for t in ticks):
+        return fresh, []
+    for video_id in fresh:
+        if video_id in owners:
+            owners[video_id].waiting.setdefault(video_id, tick)
+    return [], fresh
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _calls(ids: int) -> int:
