@@ -50,9 +50,10 @@ from lumio.embedded import embedded_services
 from lumio.events.schemas import Reason, StatusEvent
 from lumio.kit.crypto import TokenCipher, decode_key, new_key, webhook_secret_context
 from lumio.kit.settings import WebhookSettings
-from lumio.platforms.base import Platform
+from lumio.platforms.base import LiveStream, Platform
 from lumio.webhooks import outbox
 from lumio.webhooks.delivery import DeliveryLoop
+from lumio.webhooks.schemas import StreamContext
 from lumio.webhooks.signing import new_secret
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +113,11 @@ async def store(
         if with_outbox:
             reason = Reason.WENT_ONLINE if online else Reason.WENT_OFFLINE
             events = [StatusEvent(a, reason, now, "kick", online) for a in accounts]
-            await outbox.enqueue_status_events(conn, events)
+            # What the worker passes along: the channel and its stream (title, viewers, start).
+            stream = LiveStream("A stream title of ordinary length", "Just Chatting", 1, now, "s")
+            context = StreamContext("1234567", "some_streamer", stream)
+            contexts = {(a, "kick"): context for a in accounts}
+            await outbox.enqueue_status_events(conn, events, contexts)
     return time.perf_counter() - started
 
 
@@ -171,9 +176,8 @@ async def deliver(database_url: str, key: str) -> None:
     """The delivery process: one DeliveryLoop until terminated."""
     settings = WebhookSettings(allow_private=True)
     db = await create_pool(database_url, min_size=2, max_size=4)
-    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.concurrency)) as http:
-        loop = DeliveryLoop(db, http, TokenCipher(decode_key(key)), settings)
-        await loop.start()
+    loop = DeliveryLoop(db, TokenCipher(decode_key(key)), settings)
+    await loop.start()
 
 
 async def run(args: argparse.Namespace, server_url: str) -> dict[str, Any]:

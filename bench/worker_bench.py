@@ -77,6 +77,8 @@ READY_TIMEOUT = 120.0
 STOP_TIMEOUT = 15.0
 # A channel this late past its due time counts as "late" in the steady-state samples.
 LATE_SECONDS = 5.0
+# Issue 15: in the steady state no channel more than this fraction of its interval past due.
+LATENESS_TARGET = 0.10
 
 
 class BenchError(Exception):
@@ -319,8 +321,21 @@ SELECT platform,
        count(*) AS linked,
        count(last_polled_at) AS polled,
        count(*) FILTER (WHERE next_poll_at < now() - make_interval(secs => $1)) AS late,
-       coalesce(extract(epoch FROM now() - min(next_poll_at)), 0)::float8 AS behind
-FROM platform_channels GROUP BY platform ORDER BY platform
+       coalesce(extract(epoch FROM now() - min(next_poll_at)), 0)::float8 AS behind,
+       count(*) FILTER (WHERE next_poll_at < now()) AS past_due,
+       count(*) FILTER (WHERE lateness > $5::float8) AS over_target,
+       greatest(coalesce(max(lateness), 0), 0)::float8 AS worst_fraction
+FROM (
+    SELECT platform, last_polled_at, next_poll_at,
+           -- How late the next poll is, as a fraction of the channel's own interval (the one its
+           -- detector phase asks for: DESIGN §3).
+           extract(epoch FROM now() - next_poll_at)::float8 / CASE detector_state->>'phase'
+               WHEN 'live' THEN $3::float8 WHEN 'grace' THEN $4::float8
+               WHEN 'pending_online' THEN $4::float8 ELSE $2::float8
+           END AS lateness
+    FROM platform_channels
+) AS channels
+GROUP BY platform ORDER BY platform
 """
 # Rows the worker holds (leased, or locked by its writes) are skipped, never waited for: waiting
 # on the worker's row locks in another order could deadlock with it.
@@ -573,9 +588,21 @@ async def wait_for_metrics(rig: Rig) -> None:
             await asyncio.sleep(0.2)
 
 
-async def progress(db: asyncpg.Pool) -> dict[str, dict[str, float]]:
-    rows = await db.fetch(PROGRESS, LATE_SECONDS)
-    return {r["platform"]: {k: r[k] for k in ("linked", "polled", "late", "behind")} for r in rows}
+PROGRESS_FIELDS = (
+    "linked",
+    "polled",
+    "late",
+    "behind",
+    "past_due",
+    "over_target",
+    "worst_fraction",
+)
+
+
+async def progress(db: asyncpg.Pool, interval: float) -> dict[str, dict[str, float]]:
+    intervals = (interval, interval / 2, interval / 4)
+    rows = await db.fetch(PROGRESS, LATE_SECONDS, *intervals, LATENESS_TARGET)
+    return {r["platform"]: {k: r[k] for k in PROGRESS_FIELDS} for r in rows}
 
 
 async def run_phases(rig: Rig, args: argparse.Namespace) -> dict[str, Any]:
@@ -590,7 +617,7 @@ async def run_phases(rig: Rig, args: argparse.Namespace) -> dict[str, Any]:
         while time.monotonic() < deadline:
             rig.check_alive()
             rig.sample_memory()
-            state = await progress(db)
+            state = await progress(db, args.interval)
             if all(p["polled"] >= p["linked"] for p in state.values()):
                 drained = True
                 break
@@ -600,7 +627,7 @@ async def run_phases(rig: Rig, args: argparse.Namespace) -> dict[str, Any]:
                 print(f"  backlog, {shown - start.at:.0f} s: polled once: {polled}", flush=True)
             await asyncio.sleep(0.5)
         after_backlog = await rig.snapshot()
-        backlog_state = await progress(db)
+        backlog_state = await progress(db, args.interval)
 
         # 2. Steady state: next polls spread evenly over one interval, as in a fleet that has
         #    been running for a while.
@@ -612,7 +639,7 @@ async def run_phases(rig: Rig, args: argparse.Namespace) -> dict[str, Any]:
             await asyncio.sleep(min(5.0, left))
             rig.check_alive()
             rig.sample_memory()
-            state = await progress(db)
+            state = await progress(db, args.interval)
             lateness.append(
                 {
                     "t": round(time.monotonic() - steady_from.at, 1),
@@ -692,6 +719,107 @@ def phase_figures(a: Snapshot, b: Snapshot, workers: int) -> dict[str, Any]:
             entry["ids_per_request"] = p_polls / requests if requests else None
         figures["platforms"][platform.value] = entry
     return figures
+
+
+# --- CPU per request, one platform at a time --------------------------------------------------
+
+# Parked an hour ahead while the worker starts, then all due at once.
+MAKE_DUE = """
+UPDATE platform_channels
+SET next_poll_at = now() + make_interval(secs => $2), lease_token = NULL, leased_until = NULL
+WHERE platform = $1
+"""
+CREDENTIALS = {
+    Platform.TWITCH: ("LUMIO_TWITCH_CLIENT_ID", "LUMIO_TWITCH_CLIENT_SECRET"),
+    Platform.YOUTUBE: ("LUMIO_YOUTUBE_API_KEY",),
+    Platform.KICK: ("LUMIO_KICK_CLIENT_ID", "LUMIO_KICK_CLIENT_SECRET"),
+    Platform.TROVO: ("LUMIO_TROVO_CLIENT_ID",),
+}
+# The worker's start-up is not counted: it idles this long before the channels come due.
+CPU_SETTLE_SECONDS = 2.0
+
+
+async def make_due(url: str, platform: Platform, in_seconds: float = 0.0) -> None:
+    conn = await asyncpg.connect(url, timeout=10, command_timeout=120)
+    try:
+        await conn.execute(MAKE_DUE, platform.value, in_seconds)
+    finally:
+        await conn.close()
+
+
+async def _cpu_window(
+    rig: Rig, platform: Platform, window: float, channels: int
+) -> dict[str, float | None]:
+    """From the moment every channel comes due until all are polled (or ``window`` is over)."""
+    await wait_for_metrics(rig)
+    await asyncio.sleep(CPU_SETTLE_SECONDS)
+    a = await rig.snapshot()
+    await make_due(rig.url, platform)
+    deadline, b = time.monotonic() + window, a
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+        rig.check_alive()
+        b = await rig.snapshot()
+        if b.polls(platform) - a.polls(platform) >= channels:
+            break
+    cpu = b.worker_cpu - a.worker_cpu
+    requests = b.fakes[platform].poll_requests - a.fakes[platform].poll_requests
+    polls = b.polls(platform) - a.polls(platform)
+    return {
+        "seconds": b.at - a.at,
+        "cpu_seconds": cpu,
+        "requests": requests,
+        "polls": polls,
+        "cpu_us_per_request": cpu / requests * 1e6 if requests else None,
+        "cpu_us_per_poll": cpu / polls * 1e6 if polls else None,
+        "worker_cpu_share": cpu / (b.at - a.at),
+    }
+
+
+async def _measure_alone(
+    url: str,
+    worker: tuple[Child, int],
+    fakes: dict[Platform, tuple[Child, int]],
+    platform: Platform,
+    args: argparse.Namespace,
+) -> dict[str, float | None]:
+    async with httpx.AsyncClient(timeout=10) as client:
+        rig = Rig(url, [worker], fakes, client)
+        return await _cpu_window(rig, platform, args.cpu_window, args.channels_per_platform)
+
+
+def platform_cpu(
+    children: Children,
+    url: str,
+    redis_url: str,
+    ports: dict[Platform, int],
+    fakes: dict[Platform, tuple[Child, int]],
+    args: argparse.Namespace,
+) -> dict[str, dict[str, float | None]]:
+    """One worker process polling one platform alone, every channel due at once: its CPU per
+    request (the fake's count) and per channel poll, until all are polled or ``--cpu-window``."""
+    found = {}
+    for platform in Platform:
+        asyncio.run(make_due(url, platform, 3600.0))
+        metrics_port = free_port()
+        env = worker_env(args, url, redis_url, ports, metrics_port)
+        for other in Platform:
+            if other is not platform:
+                for name in CREDENTIALS[other]:
+                    env.pop(name, None)
+        worker = children.start(f"cpu-{platform.value}", [str(VENV_BIN / "lumio"), "worker"], env)
+
+        found[platform.value] = asyncio.run(
+            _measure_alone(url, (worker, metrics_port), fakes, platform, args)
+        )
+        children.stop(worker)
+        figures = found[platform.value]
+        print(
+            f"  {platform.value} alone: {_fmt(figures['cpu_us_per_request'], 0)} µs CPU per "
+            f"request, {_fmt(figures['cpu_us_per_poll'], 0)} µs per channel poll",
+            flush=True,
+        )
+    return found
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -813,8 +941,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             print(f"worker pid {pids}: backlog, then {args.duration:.0f} s steady", flush=True)
             phases, peak_rss = asyncio.run(measure_workers(url, workers, fakes, args))
             exit_codes = [children.stop(worker) for worker, _ in workers]
+            cpu: dict[str, Any] = {}
+            if args.cpu_window > 0:
+                print(f"CPU per request: each platform alone, at most {args.cpu_window:.0f} s each")
+                cpu = platform_cpu(children, url, redis_url, ports, fakes, args)
     return {
         "phases": phases,
+        "cpu_per_platform": cpu,
         "peak_rss_mb": peak_rss,
         "worker_exit_codes": exit_codes,
         "writers": writers,
@@ -853,6 +986,15 @@ def checks(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "pass": figures["ratio"] >= WRITER_RATIO_TARGET,
             }
         )
+    for platform, figures in result["steady_schedule"].items():
+        found.append(
+            {
+                "name": f"{platform} worst lateness in the steady state (fraction of interval)",
+                "value": figures["worst_fraction"],
+                "target": f"<= {LATENESS_TARGET}",
+                "pass": figures["worst_fraction"] <= LATENESS_TARGET,
+            }
+        )
     peak = max(result["peak_rss_mb"].values(), default=0.0)
     found.append(
         {
@@ -884,6 +1026,8 @@ def summarise(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
         "backlog_end_state": phases["backlog_state"],
         "steady": phase_figures(phases["steady_from"], phases["steady_until"], args.workers),
         "steady_lateness": phases["lateness"],
+        "steady_schedule": schedule_figures(phases["lateness"]),
+        "cpu_per_platform": raw["cpu_per_platform"],
         "writers": raw["writers"],
         "peak_rss_mb": raw["peak_rss_mb"],
         "worker_exit_codes": raw["worker_exit_codes"],
@@ -893,8 +1037,42 @@ def summarise(raw: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+def schedule_figures(samples: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per platform over the steady state's samples: past due at the end, and how late at worst
+    as a fraction of each channel's interval (with the most channels over the target at once)."""
+    if not samples:
+        return {}
+    end = samples[-1]["by_platform"]
+    found = {}
+    for name in end:
+        seen = [s["by_platform"][name] for s in samples if name in s["by_platform"]]
+        found[name] = {
+            "past_due_end": end[name]["past_due"],
+            "over_target_end": end[name]["over_target"],
+            "over_target_max": max(p["over_target"] for p in seen),
+            "worst_fraction": max(p["worst_fraction"] for p in seen),
+        }
+    return found
+
+
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def print_schedule(result: dict[str, Any]) -> None:
+    schedule, cpu = result["steady_schedule"], result["cpu_per_platform"]
+    print(f"\n{'platform':<9}{'past due at end':>16}{'>10 % late at end':>19}"
+          f"{'>10 % at worst':>16}{'worst lateness':>16}{'CPU µs/request':>16}"
+          f"{'CPU µs/poll':>13}")  # fmt: skip
+    for name, figures in schedule.items():
+        alone = cpu.get(name, {})
+        print(
+            f"{name:<9}{figures['past_due_end']:>16.0f}{figures['over_target_end']:>19.0f}"
+            f"{figures['over_target_max']:>16.0f}{figures['worst_fraction']:>15.0%} "
+            f"{_fmt(alone.get('cpu_us_per_request'), 0):>16}{_fmt(alone.get('cpu_us_per_poll'), 0):>13}"
+        )
+    print("(lateness: how long past due, as a fraction of the channel's own interval; CPU: the")
+    print(" platform polled alone by one worker with every channel due, after the main run)")
 
 
 def print_report(result: dict[str, Any]) -> None:
@@ -934,6 +1112,7 @@ def print_report(result: dict[str, Any]) -> None:
                 for name, p in worst["by_platform"].items()
             )
         )
+    print_schedule(result)
     w = result["writers"]
     print(f"\nwriters, batch of {w['rows']:,} rows vs a loop over {w['single_rows']:,} rows:")
     for kind, figures in w["kinds"].items():
@@ -964,7 +1143,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--single-rows", type=int, default=2_000, help="rows written one by one, per writer"
     )
     parser.add_argument("--concurrency", type=int, default=0, help="LUMIO_WORKER_CONCURRENCY")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (replicas)")
+    parser.add_argument(
+        "--workers", "--replicas", type=int, default=1, help="worker processes (replicas)"
+    )
+    parser.add_argument(
+        "--cpu-window",
+        type=float,
+        default=15.0,
+        help="at most this long per platform polled alone, for CPU per request (0: skip)",
+    )
     parser.add_argument(
         "--worker-command",
         default="",

@@ -4,7 +4,9 @@ uvicorn bounds idle keep-alive connections and concurrency, but not the size or 
 headers, nor how long a client may take to send them: an 8 MB header was read in full, and a
 connection that sent nothing (or half a head) stayed open. This protocol counts the head's bytes
 as they arrive and answers 431 as soon as they pass the limit, and 408 when the head has not
-arrived in time (which also closes connections that never send a request).
+arrived in time (which also closes connections that never send a request). A body that has not
+arrived in full within its own time limit after the head gets 408 too (a client trickling a
+body would otherwise hold its connection, and the request's task, for as long as it likes).
 """
 
 from __future__ import annotations
@@ -46,10 +48,12 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     max_head_bytes = 16 * 1024
     max_headers = 100
     head_timeout_seconds = 10.0
+    body_timeout_seconds = 30.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         self._discarding = False
         self._start_head()
 
@@ -71,6 +75,21 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self._in_head and not self.transport.is_closing():
             self._refuse(b"408 Request Timeout", b"the request head did not arrive in time")
 
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_late(self) -> None:
+        self._body_timer = None
+        if self.transport.is_closing():
+            return
+        cycle = getattr(self, "cycle", None)
+        if cycle is not None and cycle.response_started:
+            self.transport.close()
+            return
+        self._refuse(b"408 Request Timeout", b"the request body did not arrive in time")
+
     def _refuse(self, status: bytes, detail: bytes) -> None:
         """Answer and close; what the client is still sending is read and dropped for a moment
         (a lingering close), since closing with unread data resets the connection and the
@@ -84,6 +103,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        self._stop_body_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -132,11 +152,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._stop_head_timer()
+        # Cancelled by on_message_complete, at once for a request without a body.
+        self._body_timer = self.loop.call_later(self.body_timeout_seconds, self._body_late)
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._stop_body_timer()
+        super().on_message_complete()
 
 
 def limited_protocol(
-    max_head_bytes: int, max_headers: int, head_timeout_seconds: float
+    max_head_bytes: int,
+    max_headers: int,
+    head_timeout_seconds: float,
+    body_timeout_seconds: float = LimitedHttpToolsProtocol.body_timeout_seconds,
 ) -> type[LimitedHttpToolsProtocol]:
     return type(
         "ConfiguredHttpToolsProtocol",
@@ -145,5 +174,6 @@ def limited_protocol(
             "max_head_bytes": max_head_bytes,
             "max_headers": max_headers,
             "head_timeout_seconds": head_timeout_seconds,
+            "body_timeout_seconds": body_timeout_seconds,
         },
     )

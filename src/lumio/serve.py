@@ -43,6 +43,7 @@ def uvicorn_server(settings: Settings, host: str, port: int) -> Server:
         settings.api.http_max_header_bytes,
         settings.api.http_max_headers,
         settings.api.http_header_timeout_seconds,
+        settings.api.http_body_timeout_seconds,
     )
     config = uvicorn.Config(
         app,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -22,6 +22,7 @@ from lumio.kit.permissions import RoleName
 from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
 from tests.conftest import Factory, Member
+from tests.waiting import eventually
 
 PROBLEM_JSON = "application/problem+json"
 START = "mutation { startSpotifyManual { active remainingSeconds } }"
@@ -118,16 +119,6 @@ async def active_account_of(db: asyncpg.Pool, token: str) -> UUID | None:
         hashlib.sha256(token.encode()).digest(),
     )
     return value
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 3.0) -> bool:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while True:
-        if await check():
-            return True
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.05)
 
 
 @contextlib.asynccontextmanager
@@ -463,7 +454,7 @@ async def test_logout_makes_the_cookie_useless_at_once(
         answer = await other_process.get("/v1/me", headers=session.cookie)
         return answer.status_code == 401
 
-    assert await eventually(refused_there, seconds=3.0)
+    await eventually(refused_there, 3.0, "refused by the other process")
 
 
 async def test_logout_ends_only_that_session(
@@ -687,7 +678,7 @@ async def test_revocation_reaches_other_api_processes(
         answer = await other_process.get("/v1/channel-status", headers=bearer)
         return answer.status_code == 401
 
-    assert await eventually(refused_there, seconds=3.0)
+    await eventually(refused_there, 3.0, "refused by the other process")
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ async def test_keyboard_only(
     await expect_connected(page)
     await expect(page.get_by_role("button", name="Start manual connect")).to_be_visible()
     order = []
-    for _ in range(10):
+    for _ in range(12):
         await page.keyboard.press("Tab")
         order.append(await focused(page))
     assert order == [
@@ -70,6 +70,8 @@ async def test_keyboard_only(
         "Switch",
         "Log out",
         "Status",
+        "History",
+        "Notifications",
         "Members",
         "API keys",
         "Your account",

@@ -56,6 +56,7 @@ async def test_history_list_and_a_stream(
     pytest.importorskip("axe_playwright_python", reason="axe-core comes from this package")
     _, owner = await seed_history(factory)
     await sign_in(page, dashboard_server.base_url, owner)  # type: ignore[arg-type]
+    await open_history(page)
     history = page.locator("#history")
     await expect(history).to_be_visible()
     rows = page.locator("#history-rows tr")
@@ -96,6 +97,7 @@ async def test_a_viewer_sees_no_history(
     await page.get_by_label("Email").fill(viewer.email)
     await page.get_by_label("Password").fill(viewer.password)
     await page.get_by_role("button", name="Sign in").click()
+    await open_history(page)
     await expect(page.locator("#history-no-access")).to_be_visible()
     await expect(page.locator("#history-rows tr")).to_have_count(0)
 
@@ -106,6 +108,7 @@ async def test_history_on_a_phone(
     _, owner = await seed_history(factory)
     await page.set_viewport_size({"width": 390, "height": 844})
     await sign_in(page, dashboard_server.base_url, owner)  # type: ignore[arg-type]
+    await open_history(page)
     await expect(page.locator("#history-rows tr")).to_have_count(2)
     await page.locator("#history-rows tr").first.get_by_role("button").click()
     await expect(page.locator("#broadcast-chart canvas")).to_have_count(1)
@@ -113,3 +116,11 @@ async def test_history_on_a_phone(
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390
     await page.screenshot(path=screenshot_path("history-phone"), full_page=True)
+
+
+async def open_history(page: Page) -> None:
+    """History is a view of its own, from the views menu (#/history)."""
+    await page.get_by_role("navigation", name="Views").get_by_role("link", name="History").click()
+    await expect(page.locator("#view-history")).to_be_visible()
+    await expect(page.locator("#history-title")).to_be_focused()
+    await expect(page.locator("#view-status")).to_be_hidden()

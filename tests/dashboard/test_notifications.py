@@ -32,8 +32,11 @@ async def test_owner_adds_an_endpoint_and_sends_a_test(
 ) -> None:
     _, owner = await factory.account("Nova")
     await sign_in(page, hooks_server.base_url, owner)
+    views = page.get_by_role("navigation", name="Views")
+    await views.get_by_role("link", name="Notifications").click()
     view = page.locator("#notifications")
     await expect(view).to_be_visible()
+    await expect(page.locator("#view-status")).to_be_hidden()
 
     await page.get_by_label("URL", exact=True).fill("http://127.0.0.1:9/hook")
     await page.get_by_label("Description").fill("my receiver")
@@ -58,4 +61,10 @@ async def test_a_moderator_does_not_see_notifications(
     account, _ = await factory.account("Nova")
     moderator = await factory.member(account, RoleName.MODERATOR)
     await sign_in(page, hooks_server.base_url, moderator)
+    views = page.get_by_role("navigation", name="Views")
+    await expect(views.get_by_role("link", name="History")).to_be_visible()
+    await expect(views.get_by_role("link", name="Notifications")).to_be_hidden()
+    # Asked for by its address, the view is not shown: the status is.
+    await page.goto(hooks_server.base_url + "/#/notifications")
+    await expect(page.locator("#view-status")).to_be_visible()
     await expect(page.locator("#notifications")).to_be_hidden()

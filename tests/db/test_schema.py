@@ -401,3 +401,33 @@ async def test_each_migration_steps_down_and_up(scratch_database: str) -> None:
         await asyncio.to_thread(migrate.downgrade, url, "-1")
         await asyncio.to_thread(migrate.upgrade, url, revision)
         assert await schema_of(url) == at, revision
+
+
+async def test_outbox_rows_of_the_old_form_become_deliveries_on_upgrade(
+    scratch_database: str,
+) -> None:
+    """0009 changes the outbox's columns: what was queued in the old form is not lost."""
+    url = scratch_database
+    await asyncio.to_thread(migrate.upgrade, url, "0008_webhooks")
+    account, endpoint = uuid.uuid4(), uuid.uuid4()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("INSERT INTO accounts (id, name) VALUES ($1, 'old')", account)
+        await conn.execute(
+            "INSERT INTO webhook_endpoints (id, account_id, kind, url, events, secret)"
+            " VALUES ($1, $2, 'standard', 'https://example.com/h', ARRAY['went_online'], '\\x00')",
+            endpoint,
+            account,
+        )
+        await conn.execute(
+            "INSERT INTO webhook_outbox (account_ids, channel_keys, event_types, bodies)"
+            " VALUES ($1, ARRAY['kick', 'kick'], ARRAY['went_online', 'went_offline'],"
+            " ARRAY['{\"on\":1}', '{\"off\":1}'])",
+            [account, account],
+        )
+        await asyncio.to_thread(migrate.upgrade, url)
+        rows = await conn.fetch("SELECT endpoint_id, event_type, body FROM webhook_deliveries")
+        assert [tuple(r) for r in rows] == [(endpoint, "went_online", '{"on":1}')]
+        assert await conn.fetchval("SELECT count(*) FROM webhook_outbox") == 0
+    finally:
+        await conn.close()

@@ -179,6 +179,7 @@ async def test_a_day_of_polling_stays_inside_the_quota_and_the_reported_freshnes
             await check(db, world, poller.pacer, clock.now, found)
             # The fake counts its own Pacific day: it never refused a call.
             assert state.stats().quota_used <= QUOTA
+        await poller.adapter.aclose()
     errors = poller.metrics.errors.labels(Platform.YOUTUBE, "quota_exhausted")._value.get()
     assert errors == 0
     spent = int(await redis.get(quota_key(START)) or 0)

@@ -149,7 +149,9 @@ async def adapter(
     _, url, clock = youtube
     config = settings.youtube.model_copy(update={"api_key": KEY, "api_base": url, "feed_base": url})
     async with httpx.AsyncClient() as client:
-        yield YouTubeAdapter(client, config, clock)
+        made = YouTubeAdapter(client, config, clock)
+        yield made
+        await made.aclose()
 
 
 async def test_candidates_go_first_and_a_live_channel_waits_live(
@@ -238,6 +240,7 @@ async def test_held_candidates_travel_with_the_stored_state(
         other.recall(channel, stored)
         clock.now = tick
         [live] = (await other.observe([channel])).observations
+        await other.aclose()
     # Another replica confirms it at the tick it was held for, not one later.
     assert live.kind is ObservationKind.LIVE
 
@@ -269,6 +272,7 @@ class Rig:
     settings: Settings
     account: UUID
     http: httpx.AsyncClient
+    adapters: list[YouTubeAdapter]
 
     def poller(self, daily_quota: int = 10_000) -> PlatformPoller:
         """A fresh poller with a fresh adapter: another replica, or this one restarted."""
@@ -284,6 +288,7 @@ class Rig:
             }
         )
         adapter = YouTubeAdapter(self.http, configured.youtube, self.clock)
+        self.adapters.append(adapter)
         config = PollerConfig.from_settings(configured, Platform.YOUTUBE)
         return PlatformPoller(adapter, self.db, self.redis, config, WorkerMetrics(), self.clock)
 
@@ -305,7 +310,10 @@ async def rig(
     await forget_quota(redis, clock.now)
     account, _ = await factory.account("Quota")
     async with httpx.AsyncClient() as http:
-        yield Rig(state, url, clock, db, redis, settings, account, http)
+        made = Rig(state, url, clock, db, redis, settings, account, http, [])
+        yield made
+        for adapter in made.adapters:
+            await adapter.aclose()
 
 
 async def link(rig: Rig) -> str:

@@ -22,6 +22,12 @@ from lumio.dev.fakes.server import free_port
 from tests.faults.proxy import FaultProxy
 
 LUMIO = [sys.executable, "-c", "from lumio.cli import main; main()"]
+# The Spotify worker refuses to start without credentials; nothing here reaches Spotify.
+SPOTIFY = {
+    "LUMIO_SPOTIFY_CLIENT_ID": "fault-suite",
+    "LUMIO_SPOTIFY_CLIENT_SECRET": "fault-suite-secret",
+    "LUMIO_SPOTIFY_TOKEN_KEY": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+}
 FAST = {
     "LUMIO_DB_CONNECT_TIMEOUT_SECONDS": "1.5",
     "LUMIO_STARTUP_RETRY_MAX_SECONDS": "1",
@@ -85,12 +91,15 @@ async def test_processes_started_without_postgresql_wait_and_come_up(
 ) -> None:
     with FaultProxy(database_url) as pg:
         pg.refuse()
-        api_port, probe_port = free_port(), free_port()
+        api_port, probe_port, spotify_port = free_port(), free_port(), free_port()
         # No platform configured: the worker stays up and says so, rather than exiting.
         env = environment(pg.url, redis_url, LUMIO_WORKER_METRICS_PORT=str(probe_port))
+        spotify_env = env | SPOTIFY | {"LUMIO_SPOTIFY_WORKER_METRICS_PORT": str(spotify_port)}
+        spotify = f"http://127.0.0.1:{spotify_port}"
         processes = [
             spawn(["api", "--port", str(api_port)], env, tmp_path / "api.log"),
             spawn(["worker"], env, tmp_path / "worker.log"),
+            spawn(["spotify-worker"], spotify_env, tmp_path / "spotify.log"),
         ]
         try:
             async with httpx.AsyncClient(timeout=3) as http:
@@ -99,6 +108,8 @@ async def test_processes_started_without_postgresql_wait_and_come_up(
                 assert (await until(http, api, {503})).status_code == 503
                 assert (await until(http, f"{probe}/healthz", {200})).status_code == 200
                 assert (await http.get(f"{probe}/readyz")).status_code == 503
+                await until(http, f"{spotify}/healthz", {200})
+                assert (await http.get(f"{spotify}/readyz")).status_code == 503
                 await asyncio.sleep(2)
                 assert all(p.poll() is None for p in processes)
                 pg.restore()
@@ -107,15 +118,17 @@ async def test_processes_started_without_postgresql_wait_and_come_up(
                 ready = await until(http, f"{probe}/readyz", {503}, idle=True)
                 assert time.monotonic() - restored < 10
                 assert "no platform" in ready.json()["idle"]
+                await until(http, f"{spotify}/readyz", {200})
         finally:
             for process in processes:
                 process.send_signal(signal.SIGTERM)
             codes = [process.wait(20) for process in processes]
     # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly.
-    assert codes[0] in (0, -signal.SIGTERM) and codes[1] == 0, codes
-    worker_log = (tmp_path / "worker.log").read_text()
-    assert worker_log.count("unreachable") == 1, worker_log
-    assert "Traceback" not in worker_log
+    assert codes[0] in (0, -signal.SIGTERM) and codes[1:] == [0, 0], codes
+    for name in ("worker", "spotify"):
+        log = (tmp_path / f"{name}.log").read_text()
+        assert log.count("unreachable") == 1, log
+        assert "Traceback" not in log
 
 
 def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -124,15 +137,63 @@ def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
 
 
 async def until(
-    http: httpx.AsyncClient, url: str, statuses: set[int], *, idle: bool = False, within: float = 60
+    http: httpx.AsyncClient,
+    url: str,
+    statuses: set[int],
+    *,
+    idle: bool = False,
+    redis: bool | None = None,
+    within: float = 60,
 ) -> httpx.Response:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
             response = await http.get(url)
-            if response.status_code in statuses and (not idle or "idle" in response.json()):
+            if response.status_code in statuses and _says(response, idle, redis):
                 return response
         except httpx.HTTPError:
             pass
         await asyncio.sleep(0.2)
     raise AssertionError(f"{url} never answered {statuses}")
+
+
+def _says(response: httpx.Response, idle: bool, redis: bool | None) -> bool:
+    if idle and "idle" not in response.json():
+        return False
+    return redis is None or response.json().get("redis") is redis
+
+
+async def test_processes_started_without_redis_wait_and_come_up(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    """README "When things fail": the API serves without Redis; both workers wait for it."""
+    with FaultProxy(redis_url) as redis:
+        redis.refuse()
+        api_port, worker_port, spotify_port = free_port(), free_port(), free_port()
+        env = environment(database_url, redis.url, LUMIO_WORKER_METRICS_PORT=str(worker_port))
+        spotify_env = env | SPOTIFY | {"LUMIO_SPOTIFY_WORKER_METRICS_PORT": str(spotify_port)}
+        processes = [
+            spawn(["api", "--port", str(api_port)], env, tmp_path / "api.log"),
+            spawn(["worker"], env, tmp_path / "worker.log"),
+            spawn(["spotify-worker"], spotify_env, tmp_path / "spotify.log"),
+        ]
+        probes = [f"http://127.0.0.1:{port}" for port in (worker_port, spotify_port)]
+        try:
+            async with httpx.AsyncClient(timeout=3) as http:
+                health = await until(http, f"http://127.0.0.1:{api_port}/healthz", {200})
+                assert health.json()["redis"] is False
+                for probe in probes:
+                    await until(http, f"{probe}/healthz", {200})
+                    assert (await http.get(f"{probe}/readyz")).status_code == 503
+                await asyncio.sleep(2)
+                assert all(p.poll() is None for p in processes)
+                redis.restore()
+                await until(http, f"http://127.0.0.1:{api_port}/healthz", {200}, redis=True)
+                await until(http, f"{probes[1]}/readyz", {200})
+        finally:
+            for process in processes:
+                process.send_signal(signal.SIGTERM)
+            codes = [process.wait(20) for process in processes]
+    assert codes[0] in (0, -signal.SIGTERM) and codes[1:] == [0, 0], codes
+    for name in ("worker", "spotify"):
+        assert "Traceback" not in (tmp_path / f"{name}.log").read_text()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
@@ -30,17 +30,9 @@ from lumio.platforms.registry import build_adapter
 from lumio.platforms.twitch import TwitchAdapter
 from lumio.push.reconcile import PushReconciler, build_clients
 from tests.conftest import Factory
+from tests.waiting import eventually
 
 SECRET = "a-test-eventsub-secret"
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 @pytest.fixture(scope="module")

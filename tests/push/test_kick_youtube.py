@@ -31,7 +31,7 @@ from lumio.platforms.registry import build_adapter
 from lumio.push.reconcile import PushReconciler, build_clients
 from lumio.push.twitch import HeaderSource
 from tests.conftest import Factory
-from tests.push.conftest import eventually
+from tests.waiting import eventually
 
 FAST = {
     "poll_offline": timedelta(seconds=60),

@@ -16,7 +16,8 @@ from lumio.dev.fakes.push import rfc3339_nanos
 from lumio.dev.fakes.twitch import eventsub_signature
 from lumio.platforms.base import Platform
 from lumio.push import service
-from tests.push.conftest import SECRET, Rig, eventually
+from tests.push.conftest import SECRET, Rig
+from tests.waiting import eventually
 
 
 def signed(kind: str, payload: dict[str, object]) -> tuple[dict[str, str], bytes]:

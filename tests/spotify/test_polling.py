@@ -21,6 +21,7 @@ from lumio.events.schemas import channel_for
 from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
 from lumio.spotify.linking.crypto import cipher_for, token_context
+from lumio.spotify.poller import worker as poller_worker
 from lumio.spotify.poller.budget import BUDGET_KEY
 from tests.conftest import Factory
 from tests.spotify.conftest import Linked, SpotifyClock, Workers, consent, link_account
@@ -357,3 +358,56 @@ async def test_now_playing_as_data_with_events_on_changes_and_a_history(
         "spotifyHistory": [{"title": "Episode 42: Streaming", "artists": ["Lumio Podcasts"]}],
         "spotifyNowPlaying": {"kind": "nothing"},
     }
+
+
+# What Spotify could send that PostgreSQL cannot store as is: NUL, a huge name, a huge number.
+POISON = (
+    FakeTrack("track0000000000000666", "Bad\u0000Song" + "x" * 5000, ("Band\u0000",), "Al", 2**40),
+)
+
+
+async def test_a_poisoned_track_is_stored_normalised(
+    spotify_api: httpx.AsyncClient,
+    fake: FakeSpotifyState,
+    factory: Factory,
+    workers: Workers,
+    redis: Redis,
+    spotify_clock: SpotifyClock,
+) -> None:
+    linked = await polled_account(spotify_api, fake, factory, redis, tracks=POISON)
+    worker = await workers.make()
+    spotify_clock.freeze()
+    fake.act(linked.user_id, "play")
+    await worker.tick()
+    shown = await now_playing(spotify_api, linked)
+    assert shown["title"] == ("BadSong" + "x" * 5000)[:1000]
+    assert (shown["artists"], shown["durationMs"]) == (["Band"], None)
+
+
+async def test_a_row_the_database_refuses_is_isolated_by_halving_the_batch(
+    spotify_api: httpx.AsyncClient,
+    fake: FakeSpotifyState,
+    factory: Factory,
+    workers: Workers,
+    redis: Redis,
+    spotify_clock: SpotifyClock,
+    db: asyncpg.Pool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Normalising switched off: the NUL reaches PostgreSQL, which refuses the batch.
+    monkeypatch.setattr(poller_worker, "storable", lambda seen: seen)
+    good = [await polled_account(spotify_api, fake, factory, redis) for _ in range(3)]
+    bad = await polled_account(spotify_api, fake, factory, redis, tracks=POISON)
+    worker = await workers.make()
+    spotify_clock.freeze()
+    for linked in [*good, bad]:
+        fake.act(linked.user_id, "play")
+    await worker.tick()
+    for linked in good:
+        assert (await now_playing(spotify_api, linked))["title"] == "First Song"
+    errors = await db.fetch(
+        "SELECT account_id, last_error FROM spotify_connections WHERE last_error IS NOT NULL"
+    )
+    assert [r["account_id"] for r in errors] == [bad.account_id]
+    assert errors[0]["last_error"].startswith("bad_data: ")
+    assert await now_playing(spotify_api, bad) is None

@@ -3,6 +3,7 @@ LUMIO_WEBHOOK_ALLOW_PRIVATE, and a delivery loop to drive by hand."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -24,6 +25,9 @@ from lumio.dev.fakes.server import FakeServer
 from lumio.kit.crypto import cipher_for, new_key
 from lumio.kit.settings import Settings
 from lumio.webhooks.delivery import DeliveryLoop
+
+# How long the receiver takes under /slow (within the 5 s send timeout).
+SLOW_SECONDS = 2.0
 
 
 @dataclass
@@ -56,6 +60,8 @@ class Receiver:
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
+        if request.url.path.startswith("/slow"):
+            await asyncio.sleep(SLOW_SECONDS)
         with self.lock:
             status = self.statuses.pop(0) if self.statuses else 200
             if status == 200:
@@ -121,14 +127,15 @@ async def client(hook_app: FastAPI, db: asyncpg.Pool) -> AsyncIterator[httpx.Asy
         yield c
 
 
-def make_loop(settings: Settings, db: asyncpg.Pool, http: httpx.AsyncClient) -> DeliveryLoop:
-    return DeliveryLoop(db, http, cipher_for(settings), settings.webhooks)
+def make_loop(settings: Settings, db: asyncpg.Pool) -> DeliveryLoop:
+    return DeliveryLoop(db, cipher_for(settings), settings.webhooks)
 
 
 @pytest.fixture
 async def loop(hook_settings: Settings, db: asyncpg.Pool) -> AsyncIterator[DeliveryLoop]:
-    async with httpx.AsyncClient() as http:
-        yield make_loop(hook_settings, db, http)
+    loop = make_loop(hook_settings, db)
+    yield loop
+    await loop.sender.aclose()
 
 
 async def drain(loop: DeliveryLoop, db: asyncpg.Pool, rounds: int = 5) -> None:

@@ -39,7 +39,7 @@ async def main(url: str, account: UUID, claim: bool) -> None:
         event = StatusEvent(account, Reason.WENT_ONLINE, now, "kick", True)
         await outbox.enqueue_status_events(conn, [event])
     if claim:
-        assert await repository.dispatch(db, 10) == 1
+        assert await outbox.dispatch(db, 10) == 1
         later = datetime.now(UTC)
         assert len(await repository.claim(db, later, 10, timedelta(seconds=1))) == 1
     os.kill(os.getpid(), signal.SIGKILL)

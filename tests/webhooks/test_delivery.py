@@ -4,6 +4,7 @@ nothing; secret rotation signs twice; 410 and 3 days of failures disable the end
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,13 +27,15 @@ from lumio.dev.fakes.kick import FakeKickState
 from lumio.dev.fakes.kick import create_app as kick_app
 from lumio.dev.fakes.server import FakeServer
 from lumio.events.schemas import Reason, StatusEvent
+from lumio.kit.loops import running
 from lumio.kit.settings import Settings
 from lumio.platforms.base import Platform
 from lumio.platforms.registry import build_adapter
 from lumio.webhooks import outbox
 from lumio.webhooks.delivery import DeliveryLoop, retry_delay
 from tests.conftest import Factory, Member
-from tests.webhooks.conftest import Receiver, drain
+from tests.waiting import eventually
+from tests.webhooks.conftest import SLOW_SECONDS, Receiver, drain
 
 
 class Clock:
@@ -347,3 +350,30 @@ async def test_manual_connect_start_and_stop_are_delivered(
     await drain(loop, db)
     types = [verify(hook["secret"], r)["type"] for r in receiver.received]
     assert types == ["manual_started", "manual_stopped"]
+
+
+async def test_a_slow_receiver_holds_back_only_its_own_deliveries(
+    client: httpx.AsyncClient,
+    factory: Factory,
+    receiver: Receiver,
+    loop: DeliveryLoop,
+    db: asyncpg.Pool,
+) -> None:
+    account, owner = await factory.account("Nova")
+    await add_hook(client, owner, receiver.url + "/slow", ["went_online"])
+    await add_hook(client, owner, receiver.url + "/fast", ["went_online"])
+    await _announce(db, account, [Reason.WENT_ONLINE])
+    started = time.monotonic()
+    async with running(loop):
+        await eventually(lambda: [r.path for r in receiver.received] == ["/fast"], 1.5)
+        # The fast one is delivered and written back while the slow one is still on its way.
+        both = {"delivered", "pending"}
+        await eventually(lambda: _has_states(db, account, both), 1.5, "fast written back")
+        await eventually(lambda: len(receiver.received) == 2, SLOW_SECONDS + 3)
+    assert time.monotonic() - started >= SLOW_SECONDS
+    assert await _has_states(db, account, {"delivered"})
+
+
+async def _has_states(db: asyncpg.Pool, account: UUID, states: set[str]) -> bool:
+    rows = await db.fetch("SELECT state FROM webhook_deliveries WHERE account_id = $1", account)
+    return {r["state"] for r in rows} == states

@@ -83,8 +83,7 @@ async def test_refused_at_send(
     await client.post(f"/v1/webhooks/{hook['id']}/test", headers=owner.bearer)
     # ... then sent by a worker that refuses them: no request leaves.
     strict = hook_settings.updated({"webhooks": {"allow_private": False}})
-    async with httpx.AsyncClient() as http:
-        await drain(make_loop(strict, db, http), db, rounds=2)
+    await drain(make_loop(strict, db), db, rounds=2)
     assert receiver.received == []
     (delivery,) = (
         await client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=owner.bearer)

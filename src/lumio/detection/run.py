@@ -164,7 +164,7 @@ async def _poll(
                 with contextlib.suppress(Exception):
                     await poller.adapter.aclose()
             if delivery is not None:
-                await delivery.sender.http.aclose()
+                await delivery.sender.aclose()
 
 
 def app_headers(pollers: list[PlatformPoller]) -> dict[Platform, HeaderSource]:
@@ -182,6 +182,4 @@ def _delivery_loop(settings: Settings, db: asyncpg.Pool) -> DeliveryLoop | None:
     except MissingTokenKey:
         log.warning("webhooks are not delivered: %s", MISSING_KEY)
         return None
-    # Its own client: no redirects, small pool per host, the 5 s bound per request.
-    http = httpx.AsyncClient(limits=httpx.Limits(max_connections=settings.webhooks.concurrency))
-    return DeliveryLoop(db, http, cipher, settings.webhooks)
+    return DeliveryLoop(db, cipher, settings.webhooks)

@@ -284,7 +284,7 @@ async def _serve(
     delivery = None
     if settings.webhooks.allow_private and key_for(settings) is not None:
         # As in `lumio worker`: the webhook delivery loop.
-        delivery = DeliveryLoop(pool, http, cipher_for(settings), settings.webhooks)
+        delivery = DeliveryLoop(pool, cipher_for(settings), settings.webhooks)
         tasks.append(asyncio.create_task(delivery.start(), name="webhook-delivery"))
     spotify_worker = None
     if SpotifyApp.from_settings(settings).configured:

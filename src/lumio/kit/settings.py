@@ -124,6 +124,8 @@ class ApiSettings(BaseSettings):
     # Whole request head (line and headers) must arrive within this; also the idle limit of a
     # new connection before its first request.
     http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    # The body must arrive within this after the head (then 408 and the connection closes).
+    http_body_timeout_seconds: float = Field(default=30.0, gt=0)
     http_keep_alive_seconds: int = Field(default=5, ge=1)
     http_max_connections: int = Field(default=10_000, ge=1)
     # GraphQL: root fields (aliases included) in one operation.

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
+import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from lumio.kit.clock import Clock, utc_now
+from lumio.kit.http import HttpResponse
 from lumio.kit.settings import TrovoSettings
 from lumio.platforms.base import (
     ChannelNotFound,
@@ -103,6 +105,11 @@ class TrovoAdapter(HttpAdapter):
         self._config = config
         # One bound per adapter, so concurrent batches share it instead of multiplying it.
         self._slots = asyncio.Semaphore(config.max_concurrency)
+        self._headers = {
+            "Accept": "application/json",
+            "Client-ID": config.client_id,
+            "Content-Type": "application/json",
+        }
 
     async def _observe(self, channel_ids: list[str]) -> list[Observation]:
         batch = _Batch()
@@ -141,19 +148,17 @@ class TrovoAdapter(HttpAdapter):
                 return unknown([channel_id], observed_at, error.kind, str(error))[0]
         return trovo_observation(channel_id, channel, observed_at)
 
-    async def _post(self, path: str, body: dict[str, object]) -> httpx.Response:
-        headers = {"Accept": "application/json", "Client-ID": self._config.client_id}
-        request = self._client.build_request(
-            "POST", self._config.api_base.rstrip("/") + path, json=body, headers=headers
-        )
-        response = await self._send(request)
-        error = trovo_error(response, self._clock()) or status_error(response, self._clock())
+    async def _post(self, path: str, body: dict[str, object]) -> HttpResponse:
+        url = self._config.api_base.rstrip("/") + path
+        response = await self._fetch("POST", url, self._headers, body=orjson.dumps(body))
+        now = self._clock()
+        error = trovo_error(response, now) or status_error(response, now, f"POST {path}")
         if error is not None:
             raise error
         return response
 
 
-def trovo_error(response: httpx.Response, now: datetime) -> PlatformError | None:
+def trovo_error(response: HttpResponse, now: datetime) -> PlatformError | None:
     """The error a ``{"status": code, ...}`` body stands for, whatever the HTTP status."""
     try:
         body = _TrovoError.model_validate_json(response.content)

@@ -21,6 +21,7 @@ import httpx
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from lumio.kit.clock import Clock, utc_now
+from lumio.kit.http import HttpClient, HttpError, HttpResponse, HttpTimeout
 from lumio.kit.settings import TwitchSettings
 from lumio.platforms.base import (
     NO_LIVE_STREAMS,
@@ -120,7 +121,10 @@ class TwitchAdapter:
         self.rate_limit: RateLimitInfo | None = None
         self.requests_sent = 0
         self.quota_used = 0
+        # Token requests (rare) go through the caller's httpx client, the polling through a
+        # lean client of the adapter's own (about 25 times less CPU per request: issue 15).
         self._client = client
+        self._http = HttpClient(timeout=config.timeout.total_seconds())
         self._config = config
         self._clock = clock
         self._token: _AppToken | None = None
@@ -174,8 +178,9 @@ class TwitchAdapter:
         return _pick_user(users, query, handle)
 
     async def aclose(self) -> None:
-        # The HTTP client is injected and closed by its owner; only forget the token.
+        # The httpx client is injected and closed by its owner; the lean one is the adapter's.
         self._token = None
+        await self._http.aclose()
 
     # --- streams ---
 
@@ -203,7 +208,7 @@ class TwitchAdapter:
 
     # --- Helix requests ---
 
-    async def _helix(self, path: str, params: list[tuple[str, str]]) -> httpx.Response:
+    async def _helix(self, path: str, params: list[tuple[str, str]]) -> HttpResponse:
         """GET a Helix path; on 401 get a fresh token and send the same request once more."""
         token = await self._valid_token()
         response = await self._send_helix(path, params, token)
@@ -216,9 +221,18 @@ class TwitchAdapter:
 
     async def _send_helix(
         self, path: str, params: list[tuple[str, str]], token: str
-    ) -> httpx.Response:
+    ) -> HttpResponse:
+        """One Helix GET through the lean client (``kit/http.py``): the polling hot path."""
         headers = {"Client-Id": self._config.client_id, "Authorization": f"Bearer {token}"}
-        response = await self._send("GET", self._config.api_base + path, params, headers)
+        url = self._config.api_base + path
+        self.requests_sent += 1
+        count_request()
+        try:
+            response = await self._http.request("GET", url, params=params, headers=headers)
+        except HttpTimeout as error:
+            raise PlatformError("timeout", f"GET {url}: {error!r}") from error
+        except HttpError as error:
+            raise PlatformError("network", f"GET {url}: {error!r}") from error
         self._record_rate_limit(response)
         return response
 
@@ -246,7 +260,7 @@ class TwitchAdapter:
         except httpx.HTTPError as error:
             raise PlatformError("network", f"{method} {url}: {error!r}") from error
 
-    def _record_rate_limit(self, response: httpx.Response) -> None:
+    def _record_rate_limit(self, response: HttpResponse) -> None:
         info = rate_limit_from_headers(response, self._clock().timestamp())
         if info is not None:
             self.rate_limit = info
@@ -367,7 +381,7 @@ def _live_stream(stream: _HelixStream) -> LiveStream:
     )
 
 
-def _parse(model: type[_M], response: httpx.Response) -> _M:
+def _parse(model: type[_M], response: httpx.Response | HttpResponse) -> _M:
     try:
         return model.model_validate_json(response.content)
     except ValidationError as error:
@@ -375,7 +389,7 @@ def _parse(model: type[_M], response: httpx.Response) -> _M:
         raise PlatformError("bad_body", f"unexpected {model.__name__} body: {summary}") from error
 
 
-def _raise_for_status(response: httpx.Response, rate_limit: RateLimitInfo | None) -> None:
+def _raise_for_status(response: HttpResponse, rate_limit: RateLimitInfo | None) -> None:
     status = response.status_code
     if status < 300:
         return
@@ -392,7 +406,7 @@ def _raise_for_status(response: httpx.Response, rate_limit: RateLimitInfo | None
     raise PlatformError(f"http_{status}", message)
 
 
-def _header_number(response: httpx.Response, name: str) -> float | None:
+def _header_number(response: HttpResponse, name: str) -> float | None:
     raw = response.headers.get(name)
     try:
         value = float(raw) if raw is not None else None
@@ -401,7 +415,7 @@ def _header_number(response: httpx.Response, name: str) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-def rate_limit_from_headers(response: httpx.Response, now: float) -> RateLimitInfo | None:
+def rate_limit_from_headers(response: HttpResponse, now: float) -> RateLimitInfo | None:
     """Twitch's Ratelimit-Limit/-Remaining/-Reset (epoch seconds), and on 429 how long to wait."""
     limit = _header_number(response, "Ratelimit-Limit")
     remaining = _header_number(response, "Ratelimit-Remaining")

@@ -13,6 +13,7 @@ from lumio.db.pool import Executor
 from lumio.webhooks.schemas import (
     Notice,
     Outcome,
+    Queued,
     Webhook,
     WebhookDelivery,
     WebhookIn,
@@ -61,32 +62,34 @@ RETURNING {_ENDPOINT_COLUMNS}
 # The outbox row of a status transaction, written in it; nothing when no account of the batch
 # has an enabled endpoint (the usual case costs one index probe).
 ENQUEUE = """
-INSERT INTO webhook_outbox (account_ids, channel_keys, event_types, bodies)
-SELECT $1::uuid[], $2::text[], $3::text[], $4::text[]
+INSERT INTO webhook_outbox (facts)
+SELECT $2::text
 WHERE EXISTS (
     SELECT 1 FROM webhook_endpoints WHERE account_id = ANY ($1::uuid[]) AND enabled)
 """
 
-# Outbox rows, oldest first, become one delivery per change and subscribed endpoint (seq in
-# that order). One dispatcher at a time (the advisory lock of the caller's transaction), so
-# that seq follows the order in which the changes were committed.
+# One dispatcher at a time (the advisory lock of the caller's transaction), so that the
+# deliveries' seq follows the order in which the changes were committed.
 DISPATCH_LOCK = "SELECT pg_try_advisory_xact_lock(8130013)"
-DISPATCH = """
-WITH taken AS (
-    DELETE FROM webhook_outbox WHERE id IN (
-        SELECT id FROM webhook_outbox ORDER BY id LIMIT $1)
-    RETURNING *
-)
+TAKE_OUTBOX = """
+DELETE FROM webhook_outbox WHERE id IN (SELECT id FROM webhook_outbox ORDER BY id LIMIT $1)
+RETURNING id, facts, created_at
+"""
+
+SUBSCRIBERS = """
+SELECT id, account_id, events FROM webhook_endpoints
+WHERE account_id = ANY ($1::uuid[]) AND enabled ORDER BY id
+"""
+
+# seq is drawn in the order given (per endpoint and channel, the order of the changes).
+INSERT_DELIVERIES = """
 INSERT INTO webhook_deliveries
     (id, endpoint_id, account_id, channel_key, event_type, body, queued_at, next_attempt_at)
-SELECT gen_random_uuid(), w.id, n.account_id, n.channel_key, n.event_type, n.body,
-    t.created_at, t.created_at
-FROM taken t
-CROSS JOIN LATERAL unnest(t.account_ids, t.channel_keys, t.event_types, t.bodies)
-    WITH ORDINALITY AS n (account_id, channel_key, event_type, body, ord)
-JOIN webhook_endpoints w
-    ON w.account_id = n.account_id AND w.enabled AND n.event_type = ANY (w.events)
-ORDER BY t.id, n.ord, w.id
+SELECT gen_random_uuid(), d.endpoint_id, d.account_id, d.channel_key, d.event_type, d.body,
+    d.queued_at, d.queued_at
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+    WITH ORDINALITY AS d (endpoint_id, account_id, channel_key, event_type, body, queued_at, ord)
+ORDER BY d.ord
 """
 
 # A test message goes to the one endpoint, whatever it subscribes to.
@@ -270,26 +273,26 @@ async def rotate_secret(
     return None if row is None else _webhook(row, now)
 
 
-async def enqueue(db: Executor, notices: Sequence[Notice]) -> None:
-    if not notices:
-        return
-    await db.execute(
-        ENQUEUE,
-        [n.account_id for n in notices],
-        [n.channel_key for n in notices],
-        [n.event_type for n in notices],
-        [n.body for n in notices],
-    )
+async def enqueue(db: Executor, account_ids: Sequence[UUID], facts: str) -> None:
+    await db.execute(ENQUEUE, account_ids, facts)
 
 
-async def dispatch(db: asyncpg.Pool, limit: int) -> int:
-    """Move up to ``limit`` outbox rows into deliveries; returns the deliveries made (0 also
-    when another process is dispatching)."""
-    async with db.acquire() as conn, conn.transaction():
-        if not await conn.fetchval(DISPATCH_LOCK):
-            return 0
-        status: str = await conn.execute(DISPATCH, limit)
-    return int(status.split()[-1])
+async def dispatch_lock(conn: Executor) -> bool:
+    return bool(await conn.fetchval(DISPATCH_LOCK))
+
+
+async def take_outbox(conn: Executor, limit: int) -> list[asyncpg.Record]:
+    rows = await conn.fetch(TAKE_OUTBOX, limit)
+    return sorted(rows, key=lambda row: row["id"])
+
+
+async def subscribers(conn: Executor, account_ids: Sequence[UUID]) -> list[asyncpg.Record]:
+    return await conn.fetch(SUBSCRIBERS, account_ids)
+
+
+async def insert_deliveries(conn: Executor, rows: Sequence[Queued]) -> None:
+    if rows:
+        await conn.execute(INSERT_DELIVERIES, *zip(*rows, strict=True))
 
 
 async def enqueue_for_endpoint(db: Executor, endpoint_id: UUID, notice: Notice) -> UUID:

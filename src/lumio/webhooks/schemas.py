@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import orjson
@@ -99,6 +99,17 @@ class Notice:
     # Deliveries of one endpoint and channel key go out in order.
     channel_key: str
     body: str
+
+
+class Queued(NamedTuple):
+    """A delivery to make: the columns of webhook_deliveries the dispatcher writes."""
+
+    endpoint_id: UUID
+    account_id: UUID
+    channel_key: str
+    event_type: str
+    body: str
+    queued_at: datetime
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,12 +25,15 @@ class UnsafeUrl(BadRequest):
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where to send: ``url`` (pinned to a checked address) with ``host`` for Host and SNI."""
+    """Where to send: ``url`` as the user gave it, connected to ``address`` (checked; None when
+    private addresses are allowed and the name is resolved at connect) with ``host`` for Host
+    and SNI."""
 
     url: httpx.URL
     host: str
     # The Host header: the name (and port) the user gave.
     netloc: str
+    address: str | None = None
 
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
@@ -78,5 +81,4 @@ async def check(url: str, allow_private: bool) -> Target:
             f"the webhook host {parsed.host!r} resolves to a non-public address "
             f"({refused[0] if refused else 'none'}); refused"
         )
-    pinned = parsed.copy_with(host=str(addresses[0]))
-    return Target(pinned, parsed.host, parsed.netloc.decode())
+    return Target(parsed, parsed.host, parsed.netloc.decode(), str(addresses[0]))

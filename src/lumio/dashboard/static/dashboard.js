@@ -39,6 +39,9 @@ const RECONCILE_MS = 60000;
 
 // The views besides the status: each module shows itself and reads what it needs.
 const VIEWS = { members, keys, account };
+// Views whose markup is in the page (history.js and notifications.js fill them): never emptied.
+const STATIC_VIEWS = new Set(["status", "history", "notifications"]);
+const VIEW_PERMISSIONS = { members: "members:manage", notifications: "webhooks:manage" };
 
 const live = {
   source: null,
@@ -84,18 +87,18 @@ function showDashboard(me, { focus } = { focus: false }) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Views: #/status (default), #/members, #/keys, #/account
+// Views: #/status (default), #/history, #/notifications, #/members, #/keys, #/account
 
 function viewFromHash() {
   const name = window.location.hash.replace(/^#\/?/, "");
-  if (name === "members" && !can("members:manage")) return "status";
-  return name in VIEWS ? name : "status";
+  if (name in VIEW_PERMISSIONS && !can(VIEW_PERMISSIONS[name])) return "status";
+  return name in VIEWS || STATIC_VIEWS.has(name) ? name : "status";
 }
 
 function showView(name, focus) {
   for (const section of document.querySelectorAll("#dashboard > [data-view]")) {
     section.hidden = section.dataset.view !== name;
-    if (section.hidden && section.dataset.view !== "status") unmount(section.id);
+    if (section.hidden && !STATIC_VIEWS.has(section.dataset.view)) unmount(section.id);
   }
   for (const link of document.querySelectorAll("#views-nav a")) {
     if (link.dataset.view === name) link.setAttribute("aria-current", "page");
@@ -131,7 +134,9 @@ function applyMe(me) {
   );
   const active = me.accounts.find((a) => a.active);
   $("switch-form").hidden = me.accounts.length < 2;
-  $("views-nav").querySelector('[data-view="members"]').hidden = !can("members:manage");
+  for (const [name, permission] of Object.entries(VIEW_PERMISSIONS)) {
+    $("views-nav").querySelector(`[data-view="${name}"]`).hidden = !can(permission);
+  }
   channelViews.applyPermissions();
   $("account-name").textContent = active ? active.name : "No account";
   $("role-name").textContent = active ? active.role : "none";

@@ -14,8 +14,8 @@ from typing import Annotated, Literal
 import httpx
 from pydantic import Field, ValidationError
 
+from lumio.kit.http import HttpError, HttpPool, HttpResponse, HttpTimeout
 from lumio.spotify.linking.oauth import SpotifyAccounts, SpotifyApp, SpotifyModel, retry_after
-from lumio.spotify.poller.http import HttpError, HttpPool, HttpResponse, HttpTimeout
 from lumio.spotify.schemas import Item, ItemKind, NowPlaying
 
 CURRENTLY_PLAYING_PATH = "/v1/me/player/currently-playing"
@@ -201,7 +201,7 @@ def _answer_for_error(response: HttpResponse) -> Answer:
 
 class SpotifyClient(SpotifyAccounts):
     """One app's calls. The accounts service and the profile go through ``http`` (the caller's);
-    currently-playing, the hot path, through a lean keep-alive pool of its own (``http.py``),
+    currently-playing, the hot path, through a lean keep-alive pool of its own (``kit/http.py``),
     closed by ``aclose``."""
 
     def __init__(

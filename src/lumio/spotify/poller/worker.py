@@ -367,22 +367,27 @@ class SpotifyPoller:
         return _Result(c.account_id, outcome)
 
     async def _store(self, results: Sequence[_Result], token: UUID) -> None:
-        kept = await self._store_isolating(results, token)
-        await self._announce([r for r in results if r.account_id in kept], kept)
+        kept, written = await self._store_isolating(results, token)
+        await self._announce([r for r in written if r.account_id in kept], kept)
 
-    async def _store_isolating(self, results: Sequence[_Result], token: UUID) -> dict[UUID, bool]:
+    async def _store_isolating(
+        self, results: Sequence[_Result], token: UUID
+    ) -> tuple[dict[UUID, bool], list[_Result]]:
         """Store the batch; when PostgreSQL refuses a value, halve it to store every other row
         (a refused row must not fail its batch at every retry) and keep the bad one as an error.
+        Returns the leases kept and the results as written (a refused one announces nothing).
         """
         try:
-            return await self._write(results, token)
+            return await self._write(results, token), list(results)
         except REFUSED_DATA as error:
             if len(results) == 1:
-                return await self._write([self._refused(results[0], error)], token)
+                refused = self._refused(results[0], error)
+                return await self._write([refused], token), [refused]
             log.warning("Spotify batch of %d refused (%s): splitting it", len(results), error)
             middle = len(results) // 2
-            first = await self._store_isolating(results[:middle], token)
-            return {**first, **await self._store_isolating(results[middle:], token)}
+            first, stored = await self._store_isolating(results[:middle], token)
+            second, more = await self._store_isolating(results[middle:], token)
+            return {**first, **second}, [*stored, *more]
 
     async def _write(self, results: Sequence[_Result], token: UUID) -> dict[UUID, bool]:
         outcomes = [r.outcome for r in results if r.outcome is not None]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from lumio.spotify.poller.http import HttpError, HttpPool, HttpTimeout
+from lumio.kit.http import HttpClient, HttpError, HttpPool, HttpTimeout
 
 Answer = Callable[[bytes], bytes | None]
 
@@ -127,3 +127,66 @@ async def test_failures_are_http_errors(server: tuple[RawServer, str]) -> None:
     refused = HttpPool("http://127.0.0.1:9")
     with pytest.raises(HttpError, match="cannot connect"):
         await refused.get("/", {})
+
+
+async def test_post_sends_its_body_and_a_time_limit_of_its_own(
+    server: tuple[RawServer, str],
+) -> None:
+    raw, url = server
+    pool = HttpPool(url, timeout=5.0)
+    answer = await pool.request("POST", "/hook", {"Content-Type": "application/json"}, b'{"a":1}')
+    assert answer.status_code == 200
+    # The raw server reads the head only: the body follows it on the wire.
+    assert raw.requests[0].startswith(b"POST /hook HTTP/1.1\r\n")
+    assert b"\r\nContent-Length: 7\r\n" in raw.requests[0]
+    raw.answer = lambda _: b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf"
+    with pytest.raises(HttpTimeout, match=r"0\.2 s"):
+        await pool.get("/", {}, time_limit=0.2)
+    with pytest.raises(ValueError, match="method"):
+        await pool.request("HEAD", "/", {})
+    await pool.aclose()
+
+
+async def test_a_capped_body_fails_or_comes_back_cut(server: tuple[RawServer, str]) -> None:
+    raw, url = server
+    raw.answer = lambda _: fixed(200, b"x" * 5000)
+    strict = HttpPool(url, max_body_bytes=1024)
+    with pytest.raises(HttpError, match="too large"):
+        await strict.get("/", {})
+    cut = HttpPool(url, max_body_bytes=1024, truncate_body=True)
+    answer = await cut.get("/", {})
+    assert (answer.content, answer.truncated) == (b"x" * 1024, True)
+    # The rest was never read: the next request goes out on a new connection.
+    raw.answer = lambda _: fixed(200, b"short")
+    assert (await cut.get("/", {})).truncated is False
+    await strict.aclose()
+    await cut.aclose()
+
+
+async def test_connect_to_an_address_while_naming_the_host(server: tuple[RawServer, str]) -> None:
+    raw, url = server
+    port = url.rsplit(":", 1)[1]
+    pool = HttpPool(f"http://hooks.example.test:{port}", connect_to="127.0.0.1")
+    assert (await pool.get("/x", {})).status_code == 200
+    assert raw.requests[0].startswith(
+        f"GET /x HTTP/1.1\r\nHost: hooks.example.test:{port}\r\n".encode()
+    )
+    await pool.aclose()
+
+
+async def test_client_keeps_a_pool_per_origin_and_encodes_params(
+    server: tuple[RawServer, str],
+) -> None:
+    raw, url = server
+    raw.answer = lambda _: fixed(200, b"{}", "Retry-After: 7")
+    client = HttpClient()
+    answer = await client.request("GET", url + "/v1/c?x=1", params={"id": ["1", "2"], "q": "a b"})
+    assert answer.headers["retry-after"] == answer.headers.get("Retry-After") == "7"
+    assert "RETRY-AFTER" in answer.headers
+    await client.request("GET", url.replace("127.0.0.1", "localhost") + "/", params=[("a", "1")])
+    assert raw.requests[0].startswith(b"GET /v1/c?x=1&id=1&id=2&q=a+b HTTP/1.1\r\n")
+    assert raw.requests[1].startswith(b"GET /?a=1 HTTP/1.1\r\nHost: localhost:")
+    assert raw.connections == 2
+    with pytest.raises(HttpError, match="not an http"):
+        await client.request("GET", "ftp://127.0.0.1/")
+    await client.aclose()
