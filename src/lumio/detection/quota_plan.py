@@ -28,7 +28,8 @@ so a change of interval keeps the ticks aligned.
 
 Candidates are packed the same way: one at a time each would cost a call, so a candidate that
 does not fill a call waits for the next tick of ``min_interval`` (a go-live is seen up to that
-much later) and is confirmed there with every replica's others.
+much later) and is confirmed there with every replica's others. A pushed video (WebSub) is not
+held: push is for speed, and it costs its own call.
 """
 
 from __future__ import annotations
@@ -175,7 +176,11 @@ def next_tick(moment: datetime, interval: timedelta) -> datetime:
 
 
 def supported_channels(
-    policy: QuotaPolicy, interval: timedelta, live_share: float, candidates_per_day: float
+    policy: QuotaPolicy,
+    interval: timedelta,
+    live_share: float,
+    candidates_per_day: float,
+    pushed: bool = False,
 ) -> int:
     """How many channels the quota covers at ``interval`` (the README's table): each channel has
     ``candidates_per_day`` videos to confirm, held for the ticks of ``min_interval`` and
@@ -187,6 +192,9 @@ def supported_channels(
         per_tick = channels * candidates_per_day / ticks
         # A tick with candidates costs a call, and one more per 50 of them.
         packed = ticks * (1 - math.exp(-per_tick)) + channels * candidates_per_day / IDS_PER_CALL
+        if pushed:
+            # A pushed video is confirmed at once, in a call of its own.
+            packed = channels * candidates_per_day
         need = max(policy.daily_quota * policy.candidate_share, packed)
         live = round_cost(math.ceil(channels * live_share)) * rounds
         return need + live <= policy.daily_quota

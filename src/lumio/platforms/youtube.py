@@ -14,7 +14,7 @@ process: the worker stores them with the channel's detector state (``memo``) and
 With a ``quota_gate`` (the worker's pacer, issue 15) every call is granted first: candidates (new
 entries, pushed or due scheduled videos: a possible go-live) before re-confirmations of videos
 this adapter saw live, which fill the candidates' last call for free. Candidates that would not
-fill a call are held for the gate's next tick (``candidate_tick``), at which every replica's held
+fill a call (and were not pushed) are held for the gate's next tick (``candidate_tick``), at which every replica's held
 candidates come due together and share calls; they ride free in re-confirmation calls meanwhile.
 An id the gate does not grant (or holds) is left for a later cycle; its channel is observed
 ``quota_deferred`` (unknown, never offline, no error), so a live channel stays live while its
@@ -754,8 +754,11 @@ def _pack(
 ) -> tuple[list[str], list[str]]:
     """(candidates to confirm now, those held for ``tick``): one at a time they would cost a
     call each, so they wait for the tick at which every replica's held candidates come due
-    together, unless the batch fills a call or holds one whose tick has come."""
+    together, unless the batch fills a call or holds one whose tick has come, or one handed in as
+    live (a push hint, or a stored stream this adapter has not confirmed yet): push is for speed."""
     if tick is None or len(fresh) >= MAX_IDS_PER_REQUEST:
+        return fresh, []
+    if any(v in owners and v in owners[v].live for v in fresh):
         return fresh, []
     ticks = [owners[v].waiting.get(v) for v in fresh if v in owners]
     if any(t is not None and t <= now for t in ticks):
