@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from lumio.accounts.endpoints import router as accounts_router
 from lumio.auth.endpoints import router as auth_router
+from lumio.budgets.endpoints import router as budgets_router
 from lumio.channel_status.endpoints import router as channel_status_router
 from lumio.channels.endpoints import router as channels_router
 from lumio.dashboard.endpoints import router as dashboard_router
@@ -28,6 +29,7 @@ v1.include_router(history_router)
 v1.include_router(members_router)
 v1.include_router(accounts_router)
 v1.include_router(webhooks_router)
+v1.include_router(budgets_router)
 
 # Outside /v1 and the OpenAPI document: the dashboard page and its assets.
 pages = APIRouter(include_in_schema=False)

@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 
 from lumio.channel_status import repository as status_repository
-from lumio.channels.schemas import ClaimedChannel, LinkedChannel, PollOutcome
+from lumio.channels.schemas import ClaimedChannel, LinkedChannel, PollOutcome, TrackedCount
 from lumio.db.leases import claim_sql
 from lumio.db.pool import Executor
 from lumio.platforms.base import Platform
@@ -89,6 +89,12 @@ MAKE_DUE = """
 UPDATE platform_channels SET next_poll_at = LEAST(next_poll_at, $3)
 WHERE platform = $1 AND channel_id = $2
 RETURNING account_id
+"""
+
+# The quota planner and the operators' budget view: channels polled, and those live.
+COUNT_TRACKED = """
+SELECT count(*) AS tracked, count(*) FILTER (WHERE detector_state ->> 'phase' = 'live') AS live
+FROM platform_channels WHERE platform = $1
 """
 
 IS_LINKED = (
@@ -173,6 +179,11 @@ async def make_due(db: Executor, platform: Platform, channel_id: str, now: datet
     """Make every link of this platform channel due at ``now``; returns how many there are."""
     rows = await db.fetch(MAKE_DUE, platform.value, channel_id, now)
     return len(rows)
+
+
+async def count_tracked(db: Executor, platform: Platform) -> TrackedCount:
+    tracked, live = (await db.fetch(COUNT_TRACKED, platform.value))[0]
+    return TrackedCount(tracked, live)
 
 
 async def is_linked(db: Executor, platform: Platform, channel_id: str) -> bool:

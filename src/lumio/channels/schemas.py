@@ -65,3 +65,11 @@ class PollOutcome:
     consecutive_errors: int
     last_error: str | None
     polled_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedCount:
+    """A platform's linked channels, and those the detector holds live."""
+
+    tracked: int
+    live: int

@@ -49,6 +49,18 @@ class WorkerMetrics:
             ["platform"],
             registry=self.registry,
         )
+        self.quota_remaining = Gauge(
+            "lumio_quota_remaining",
+            "Quota units left today (YouTube, resets at midnight Pacific)",
+            ["platform"],
+            registry=self.registry,
+        )
+        self.live_freshness = Gauge(
+            "lumio_live_reconfirm_interval_seconds",
+            "How long a live channel may go unconfirmed: the interval the quota pacer plans",
+            ["platform"],
+            registry=self.registry,
+        )
         self.throttled = Counter(
             "lumio_budget_waits_total",
             "Batches given back unpolled because the budget said wait",

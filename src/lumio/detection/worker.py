@@ -32,9 +32,12 @@ from lumio.detection.history_feed import note_history
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.normalise import normalise
 from lumio.detection.push_hints import PushIntervals, arm, fresh_online, push_delay
+from lumio.detection.quota import QuotaPacer
+from lumio.detection.quota_plan import QuotaPolicy
 from lumio.detection.state_machine import (
     ChannelState,
     DetectorConfig,
+    Phase,
     PollIntervals,
     Transition,
     Write,
@@ -56,6 +59,7 @@ from lumio.platforms.base import (
     PlatformAdapter,
     PollResult,
 )
+from lumio.platforms.youtube import YouTubeAdapter
 from lumio.push import repository as push_repository
 from lumio.push.schemas import PushFacts
 from lumio.push.service import push_platforms
@@ -189,6 +193,7 @@ class PlatformPoller:
         self.metrics = metrics
         self.clock = clock
         self.budget = PlatformBudget(redis, self.platform, config.daily_quota)
+        self.pacer = self._quota_pacer()
         # Monotonic time of the last run_once that did not fail (readiness probes).
         self.last_success: float | None = None
         # Events committed while Redis was away go out before the next ones.
@@ -196,6 +201,33 @@ class PlatformPoller:
 
     def last_success_at(self) -> float | None:
         return self.last_success
+
+    def _quota_pacer(self) -> QuotaPacer | None:
+        """YouTube's videos.list calls, planned against the daily quota (issue 15)."""
+        if not isinstance(self.adapter, YouTubeAdapter) or self.config.daily_quota is None:
+            return None
+        policy = QuotaPolicy(self.config.daily_quota, self.config.intervals.live)
+        pacer = QuotaPacer(self.redis, policy, self._count_live, self.clock)
+        self.adapter.quota_gate = pacer
+        return pacer
+
+    async def _count_live(self) -> int:
+        return (await channels_repository.count_tracked(self.db, self.platform)).live
+
+    async def _plan_quota(self, claimed: Sequence[ClaimedChannel]) -> None:
+        """Replan the day's quota and hand the adapter the verdicts stored with each channel."""
+        if self.pacer is None or not isinstance(self.adapter, YouTubeAdapter):
+            return
+        await self.pacer.refresh()
+        for channel in claimed:
+            self.adapter.recall(channel.channel_id, channel.detector_state)
+
+    def _stored_state(self, channel: ClaimedChannel, state: ChannelState) -> dict[str, object]:
+        stored = state.to_json()
+        if isinstance(self.adapter, YouTubeAdapter):
+            # The adapter's verdicts and held candidates travel with the channel's lease.
+            stored.update(self.adapter.memo(channel.channel_id))
+        return stored
 
     async def run_once(self) -> int:
         """Claim, poll and store one batch; returns how many channels it polled (0: none due)."""
@@ -233,6 +265,7 @@ class PlatformPoller:
             await channels_repository.release(self.db, token, None)
             return 0
         facts = await self._push_facts(claimed)
+        await self._plan_quota(claimed)
         states = [
             arm(_restore(c), facts.get(c.channel_id), now, self.config.detector) for c in claimed
         ]
@@ -295,7 +328,8 @@ class PlatformPoller:
         result = await self.adapter.observe(ids, live_streams)
         self.metrics.requests.labels(self.platform).inc(result.requests)
         now = self.clock()
-        await self.budget.record(result.rate_limit, result.quota_units, now)
+        # Units the pacer granted are in the shared count already.
+        await self.budget.record(result.rate_limit, result.quota_units - result.quota_prepaid, now)
         return result
 
     def _decide(
@@ -344,7 +378,7 @@ class PlatformPoller:
         delay: timedelta,
     ) -> PollOutcome:
         errors, last_error = 0, None
-        if observation.kind is ObservationKind.UNKNOWN:
+        if observation.kind is ObservationKind.UNKNOWN and not _deferred(observation):
             errors = channel.consecutive_errors + 1
             last_error = f"{observation.error_kind}: {observation.error}"
             # Back off exponentially on errors, never beyond the cap, never below the interval.
@@ -352,13 +386,24 @@ class PlatformPoller:
         return PollOutcome(
             channel.account_id,
             channel.platform,
-            transition.state.to_json(),
-            # Jittered: channels linked at the same moment must not stay in lock step.
-            now + jittered(delay),
+            self._stored_state(channel, transition.state),
+            self._next_poll(transition.state, errors, now, delay, _deferred(observation)),
             errors,
             last_error,
             now,
         )
+
+    def _next_poll(
+        self, state: ChannelState, errors: int, now: datetime, delay: timedelta, deferred: bool
+    ) -> datetime:
+        if self.pacer is not None and state.phase is Phase.LIVE and errors == 0:
+            # On the pacer's ticks, shared by every replica: live ids fill calls 50 at a time.
+            return self.pacer.next_confirmation(now)
+        if self.pacer is not None and deferred:
+            # Its candidates wait for the tick at which every replica's come due together.
+            return self.pacer.candidate_tick(now) or now + jittered(delay)
+        # Jittered: channels linked at the same moment must not stay in lock step.
+        return now + jittered(delay)
 
     def _delay(
         self, state: ChannelState, fact: PushFacts | None, claimed_at: datetime, now: datetime
@@ -478,8 +523,16 @@ class PlatformPoller:
             self.metrics.transitions.labels(self.platform, event.reason.value).inc()
         if result.rate_limit is not None and result.rate_limit.remaining is not None:
             self.metrics.budget_remaining.labels(self.platform).set(result.rate_limit.remaining)
-        if self.config.daily_quota is not None:
+        if self.pacer is not None:
+            self._quota_metrics(self.pacer)
+        elif self.config.daily_quota is not None:
             self.metrics.quota_used.labels(self.platform).set(self.adapter.quota_used)
+
+    def _quota_metrics(self, pacer: QuotaPacer) -> None:
+        # Today's figures as every replica counted them (as of the pacer's last read or grant).
+        self.metrics.quota_used.labels(self.platform).set(pacer.figures.used)
+        self.metrics.quota_remaining.labels(self.platform).set(pacer.remaining())
+        self.metrics.live_freshness.labels(self.platform).set(pacer.freshness().total_seconds())
 
 
 class PollLoop(LoopService):
@@ -506,6 +559,12 @@ class PollLoop(LoopService):
             # near-empty batch (a request for a handful of channels).
             return timedelta(seconds=random.uniform(0.5, 1.0))
         return timedelta(0)
+
+
+def _deferred(observation: Observation) -> bool:
+    """Waiting for the quota's pacing is no error: the platform answered, the channel keeps its
+    status and its schedule."""
+    return observation.error_kind == "quota_deferred"
 
 
 def _session_mark(reason: Reason, mark: SessionMark | None) -> SessionMark | None:

@@ -81,6 +81,9 @@ class PollResult:
     quota_units: int = 0
     # The last rate-limit answer this call saw (None: the platform said nothing about it).
     rate_limit: RateLimitInfo | None = None
+    # Of ``quota_units``, those already counted in the shared budget when they were granted
+    # (YouTube's quota pacer): the worker must not count them again.
+    quota_prepaid: int = 0
 
 
 @dataclass(slots=True)
@@ -90,9 +93,12 @@ class CallTally:
     requests: int = 0
     quota_units: int = 0
     rate_limit: RateLimitInfo | None = None
+    quota_prepaid: int = 0
 
     def result(self, observations: list[Observation]) -> PollResult:
-        return PollResult(observations, self.requests, self.quota_units, self.rate_limit)
+        return PollResult(
+            observations, self.requests, self.quota_units, self.rate_limit, self.quota_prepaid
+        )
 
 
 # The tally of the observe() call running in this task (and the tasks it gathers).
@@ -124,6 +130,13 @@ def count_quota(units: int) -> None:
     tally = _tally.get()
     if tally is not None:
         tally.quota_units += units
+
+
+def count_prepaid(units: int) -> None:
+    """Units of this call that were counted in the shared budget when granted."""
+    tally = _tally.get()
+    if tally is not None:
+        tally.quota_prepaid += units
 
 
 def saw_rate_limit(info: RateLimitInfo | None) -> None:

@@ -7,7 +7,18 @@ and no ``actualEndTime``. Counts are strings and unknown ids are simply missing 
 
 Quota is kept low by memory: a video confirmed as an upload or an ended stream is never asked about
 again, so a cycle only confirms what is new in a feed, the videos that are live now (to see them
-end, even after the feed lost them) and scheduled streams that are due.
+end, even after the feed lost them) and scheduled streams that are due. Those verdicts outlive the
+process: the worker stores them with the channel's detector state (``memo``) and hands them back
+(``recall``) to whichever replica polls the channel next.
+
+With a ``quota_gate`` (the worker's pacer, issue 15) every call is granted first: candidates (new
+entries, pushed or due scheduled videos: a possible go-live) before re-confirmations of videos
+this adapter saw live, which fill the candidates' last call for free. Candidates that would not
+fill a call (and were not pushed) are held for the gate's next tick (``candidate_tick``), at which every replica's held
+candidates come due together and share calls; they ride free in re-confirmation calls meanwhile.
+An id the gate does not grant (or holds) is left for a later cycle; its channel is observed
+``quota_deferred`` (unknown, never offline, no error), so a live channel stays live while its
+confirmation waits. What was held travels with the channel's detector state (``memo``).
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
-from typing import Literal, TypeVar
+from typing import Literal, Protocol, TypeVar
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -41,6 +52,7 @@ from lumio.platforms.base import (
     PollResult,
     RateLimitInfo,
     ResolvedChannel,
+    count_prepaid,
     count_quota,
     count_request,
     saw_rate_limit,
@@ -63,6 +75,11 @@ YT = "{http://www.youtube.com/xml/schemas/2015}"
 QUOTA_REASONS = frozenset({"quotaExceeded", "dailyLimitExceeded"})
 RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 AUTH_REASONS = frozenset({"keyInvalid", "keyExpired", "forbidden", "accessNotConfigured"})
+# Finished verdicts kept per channel: the feed's ~15 entries and those that left it lately (a
+# pushed title edit of an older video must not cost a unit either).
+KEPT_VERDICTS = 30
+# What ``memo`` keeps with a channel's detector state.
+FINISHED_VIDEOS, WAITING_VIDEOS = "finished_videos", "waiting_videos"
 # Daily quotas reset at midnight Pacific Time (PLATFORM_APIS.md §2.1).
 PACIFIC = ZoneInfo("America/Los_Angeles")
 
@@ -194,6 +211,8 @@ class _VideoStatus:
 
 # An upload, an ended stream, or an id videos.list does not know: none of them is live again.
 FINISHED = _VideoStatus()
+# Not confirmed this cycle: the quota pacer keeps the units for later (unknown, never offline).
+QUOTA_DEFERRED = PlatformError("quota_deferred", "videos.list waits for the daily quota's pacing")
 
 
 @dataclass(slots=True)
@@ -202,15 +221,36 @@ class _Upcoming:
     checked_at: datetime
 
 
+class QuotaGate(Protocol):
+    """Grants ``videos.list`` calls against the day's quota (the worker's pacer)."""
+
+    async def grant(self, units: int, live: bool) -> int:
+        """Up to ``units`` calls that may be sent now (``live``: re-confirmations only)."""
+        ...
+
+    def freshness(self) -> timedelta:
+        """How long a confirmed video may go unconfirmed now."""
+        ...
+
+    def candidate_tick(self, now: datetime) -> datetime | None:
+        """When candidates seen now are confirmed, together (None: at once)."""
+        ...
+
+
 @dataclass(slots=True)
 class _ChannelMemory:
     """What earlier cycles learnt about a channel's videos, so only news costs quota."""
 
-    finished: set[str] = field(default_factory=set)
+    # Oldest first (a dict keeps the order), at most KEPT_VERDICTS.
+    finished: dict[str, None] = field(default_factory=dict)
     # Entries skipped for their age on first sight, with the freshness they had: a newer
     # ``updated`` later makes them candidates again.
     assumed_finished: dict[str, datetime] = field(default_factory=dict)
     live: set[str] = field(default_factory=set)
+    # The live ones this adapter confirmed itself: re-confirmations, not candidates.
+    verified: set[str] = field(default_factory=set)
+    # Candidates held for a shared tick, so that they fill calls together.
+    waiting: dict[str, datetime] = field(default_factory=dict)
     upcoming: dict[str, _Upcoming] = field(default_factory=dict)
     feed_seen: bool = False
 
@@ -222,21 +262,30 @@ class _ChannelMemory:
         return assumed is None or entry.freshness > assumed
 
     def keep_only(self, video_ids: set[str]) -> None:
-        """Forget videos that left the feed; live ones stay, since feeds lag (§2.4)."""
-        self.finished &= video_ids
+        """Forget videos that left the feed; live ones stay, since feeds lag (§2.4), and so do
+        finished ones, up to KEPT_VERDICTS."""
         self.assumed_finished = {v: d for v, d in self.assumed_finished.items() if v in video_ids}
+        self.waiting = {v: t for v, t in self.waiting.items() if v in video_ids or v in self.live}
         self.upcoming = {v: u for v, u in self.upcoming.items() if v in video_ids}
 
     def record(self, video_id: str, status: _VideoStatus, now: datetime) -> None:
         self.live.discard(video_id)
+        self.verified.discard(video_id)
+        self.waiting.pop(video_id, None)
         self.upcoming.pop(video_id, None)
         self.assumed_finished.pop(video_id, None)
         if status.stream is not None:
             self.live.add(video_id)
+            self.verified.add(video_id)
         elif status.upcoming:
             self.upcoming[video_id] = _Upcoming(status.scheduled_start, now)
         else:
-            self.finished.add(video_id)
+            self.finish(video_id)
+
+    def finish(self, video_id: str) -> None:
+        self.finished[video_id] = None
+        while len(self.finished) > KEPT_VERDICTS:
+            del self.finished[next(iter(self.finished))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +318,8 @@ class YouTubeAdapter:
         self.rate_limit: RateLimitInfo | None = None
         self.requests_sent = 0
         self.quota_used = 0
+        # Set by the worker: calls are then granted against the day's quota first.
+        self.quota_gate: QuotaGate | None = None
         # Every call is a poll (feeds, videos.list) or as cheap (resolve): all go through the lean
         # client (``kit/http.py``, about 25 times less CPU per request than httpx: issue 15).
         self._client = client
@@ -314,8 +365,34 @@ class YouTubeAdapter:
 
     def _remember_live(self, channel_id: str, stream_id: str) -> None:
         """Track a video known (e.g. from stored status) to be live, so a fresh adapter confirms
-        it even when its feed entry is too old to count as recent."""
-        self._memory.setdefault(channel_id, _ChannelMemory()).live.add(stream_id)
+        it even when its feed entry is too old to count as recent; a finished one stays so."""
+        memory = self._memory.setdefault(channel_id, _ChannelMemory())
+        if stream_id not in memory.finished:
+            memory.live.add(stream_id)
+
+    def recall(self, channel_id: str, stored: Mapping[str, object]) -> None:
+        """What ``memo`` gave for the channel (kept by the worker, maybe another replica's):
+        videos confirmed finished, never asked again, and candidates held for a tick."""
+        memory = self._memory.setdefault(channel_id, _ChannelMemory())
+        finished = stored.get(FINISHED_VIDEOS)
+        for video_id in finished if isinstance(finished, list) else []:
+            if isinstance(video_id, str) and video_id not in memory.finished:
+                memory.finish(video_id)
+                memory.live.discard(video_id)
+        waiting = stored.get(WAITING_VIDEOS)
+        for video_id, tick in (waiting if isinstance(waiting, dict) else {}).items():
+            if isinstance(tick, str) and video_id not in memory.finished:
+                memory.waiting.setdefault(video_id, _moment(tick))
+
+    def memo(self, channel_id: str) -> dict[str, object]:
+        """What the worker keeps with the channel's detector state for ``recall``."""
+        memory = self._memory.get(channel_id) or _ChannelMemory()
+        waiting = {v: t.isoformat() for v, t in memory.waiting.items()}
+        return {FINISHED_VIDEOS: list(memory.finished), WAITING_VIDEOS: waiting}
+
+    def finished_videos(self, channel_id: str) -> list[str]:
+        memory = self._memory.get(channel_id)
+        return list(memory.finished) if memory else []
 
     # --- one cycle ---
 
@@ -324,7 +401,9 @@ class YouTubeAdapter:
         now = self._clock()
         plans = [self._plan(i, source, now) for i, source in zip(ids, sources, strict=True)]
         wanted = dict.fromkeys(v for plan in plans for v in plan.candidates)
-        confirmation = await self._confirm(list(wanted))
+        granted, deferred = await self._ration(list(wanted), plans)
+        confirmation = await self._confirm(granted)
+        confirmation.failures.update(dict.fromkeys(deferred, QUOTA_DEFERRED))
         now = self._clock()
         for plan in plans:
             self._remember(plan, confirmation, now)
@@ -369,7 +448,37 @@ class YouTubeAdapter:
         start = upcoming.scheduled_start
         if start is None:
             return False
-        return start - config.upcoming_lead <= now <= start + config.upcoming_overdue
+        near = start - config.upcoming_lead <= now <= start + config.upcoming_overdue
+        # Near its start, as often as live videos are re-confirmed (every cycle without a gate).
+        floor = self.quota_gate.freshness() if self.quota_gate else timedelta(0)
+        return near and now - upcoming.checked_at >= floor
+
+    # --- the quota ---
+
+    async def _ration(self, wanted: list[str], plans: list[_Plan]) -> tuple[list[str], list[str]]:
+        """The ids to confirm now, candidates first, and those left for later (see the module)."""
+        gate = self.quota_gate
+        if gate is None:
+            return wanted, []
+        now = self._clock()
+        owners = {
+            v: m for p in plans if (m := self._memory.get(p.channel_id)) for v in p.candidates
+        }
+        fresh = [v for v in wanted if v not in owners or v not in owners[v].verified]
+        again = [v for v in wanted if v in owners and v in owners[v].verified]
+        fresh, held = _pack(fresh, owners, now, gate.candidate_tick(now))
+        calls = await gate.grant(_calls(len(fresh)), live=False)
+        taken = fresh[: calls * MAX_IDS_PER_REQUEST]
+        # The last candidate call has room: re-confirmations ride along at no cost.
+        room = calls * MAX_IDS_PER_REQUEST - len(taken)
+        riders, again = again[:room], again[room:]
+        more = await gate.grant(_calls(len(again)), live=True)
+        kept = again[: more * MAX_IDS_PER_REQUEST]
+        # ... and held candidates in the re-confirmations' room.
+        spare = more * MAX_IDS_PER_REQUEST - len(kept) if more else 0
+        passengers, held = held[:spare], held[spare:]
+        deferred = fresh[len(taken) :] + held + again[len(kept) :]
+        return [*taken, *riders, *kept, *passengers], deferred
 
     def _remember(self, plan: _Plan, confirmation: _Confirmation, now: datetime) -> None:
         memory = self._memory.get(plan.channel_id)
@@ -433,6 +542,9 @@ class YouTubeAdapter:
                 # The day's quota is gone: more calls would only be refused.
                 failures.update(dict.fromkeys(chunk, quota_error))
                 continue
+            if self.quota_gate is not None:
+                # Granted, hence already counted in the shared budget.
+                count_prepaid(1)
             try:
                 found = await self._videos(chunk)
             except PlatformError as error:
@@ -635,6 +747,38 @@ def _quota_rate_limit(now: datetime) -> RateLimitInfo:
         reset_at=_next_quota_reset(now).timestamp(),
         retry_after=_until_quota_reset(now),
     )
+
+
+def _pack(
+    fresh: list[str], owners: Mapping[str, _ChannelMemory], now: datetime, tick: datetime | None
+) -> tuple[list[str], list[str]]:
+    """(candidates to confirm now, those held for ``tick``): one at a time they would cost a
+    call each, so they wait for the tick at which every replica's held candidates come due
+    together, unless the batch fills a call or holds one whose tick has come, or one handed in as
+    live (a push hint, or a stored stream this adapter has not confirmed yet): push is for speed."""
+    if tick is None or len(fresh) >= MAX_IDS_PER_REQUEST:
+        return fresh, []
+    if any(v in owners and v in owners[v].live for v in fresh):
+        return fresh, []
+    ticks = [owners[v].waiting.get(v) for v in fresh if v in owners]
+    if any(t is not None and t <= now for t in ticks):
+        return fresh, []
+    for video_id in fresh:
+        if video_id in owners:
+            owners[video_id].waiting.setdefault(video_id, tick)
+    return [], fresh
+
+
+def _moment(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.min.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _calls(ids: int) -> int:
+    return -(-ids // MAX_IDS_PER_REQUEST)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

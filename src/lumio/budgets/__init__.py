@@ -1,0 +1,1 @@
+"""Operators' view of every platform's shared budget (issue 15): GET /v1/admin/budgets."""
