@@ -13,38 +13,13 @@ from lumio.kit.principal import Credential, Principal
 # The key's permissions are its user's role in the key's account *now*: a key stops working
 # when its user leaves the account, and follows role changes. One round trip also records the
 # use (last_used_at, written at most once a minute per key).
-PRINCIPAL_BY_API_KEY = """
-WITH k AS (
-    SELECT k.id, k.user_id, k.account_id, r.permissions, k.last_used_at
-    FROM api_keys k
-    JOIN account_members m ON m.user_id = k.user_id AND m.account_id = k.account_id
-    JOIN roles r ON r.id = m.role_id
-    WHERE k.key_hash = $1 AND k.revoked_at IS NULL
-), touched AS (
-    UPDATE api_keys SET last_used_at = now()
-    FROM k
-    WHERE api_keys.id = k.id
-      AND (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute')
-)
-SELECT id, user_id, account_id, permissions FROM k
-"""
-
-PRINCIPAL_BY_SESSION = """
-SELECT s.id, s.user_id, m.account_id, COALESCE(r.permissions, '{}') AS permissions
-FROM sessions s
-LEFT JOIN account_members m ON m.user_id = s.user_id AND m.account_id = s.active_account_id
-LEFT JOIN roles r ON r.id = m.role_id
-WHERE s.token_hash = $1 AND s.expires_at > now()
-"""
-
-# The same two look-ups for many credentials at once: the background refresh of the cache.
-PRINCIPALS_BY_API_KEYS = """
+_API_KEY_PRINCIPALS = """
 WITH k AS (
     SELECT k.key_hash, k.id, k.user_id, k.account_id, r.permissions, k.last_used_at
     FROM api_keys k
     JOIN account_members m ON m.user_id = k.user_id AND m.account_id = k.account_id
     JOIN roles r ON r.id = m.role_id
-    WHERE k.key_hash = ANY($1::bytea[]) AND k.revoked_at IS NULL
+    WHERE k.key_hash {match} AND k.revoked_at IS NULL
 ), touched AS (
     UPDATE api_keys SET last_used_at = now()
     FROM k
@@ -53,13 +28,21 @@ WITH k AS (
 )
 SELECT key_hash, id, user_id, account_id, permissions FROM k
 """
-PRINCIPALS_BY_SESSIONS = """
-SELECT s.token_hash, s.id, s.user_id, m.account_id, COALESCE(r.permissions, '{}') AS permissions
+
+_SESSION_PRINCIPALS = """
+SELECT s.token_hash, s.id, s.user_id, m.account_id,
+    COALESCE(r.permissions, '{{}}') AS permissions
 FROM sessions s
 LEFT JOIN account_members m ON m.user_id = s.user_id AND m.account_id = s.active_account_id
 LEFT JOIN roles r ON r.id = m.role_id
-WHERE s.token_hash = ANY($1::bytea[]) AND s.expires_at > now()
+WHERE s.token_hash {match} AND s.expires_at > now()
 """
+
+PRINCIPAL_BY_API_KEY = _API_KEY_PRINCIPALS.format(match="= $1")
+PRINCIPAL_BY_SESSION = _SESSION_PRINCIPALS.format(match="= $1")
+# The same two look-ups for many credentials at once: the background refresh of the cache.
+PRINCIPALS_BY_API_KEYS = _API_KEY_PRINCIPALS.format(match="= ANY($1::bytea[])")
+PRINCIPALS_BY_SESSIONS = _SESSION_PRINCIPALS.format(match="= ANY($1::bytea[])")
 
 INSERT_SESSION = """
 INSERT INTO sessions (token_hash, user_id, active_account_id, expires_at)

@@ -88,13 +88,13 @@ async def _budget(
     )
     if platform is not Platform.YOUTUBE:
         return budget
-    return _with_quota(budget, settings, QuotaFigures(shared.used, shared.live_used, counted.live))
+    figures = QuotaFigures(shared.used, shared.live_used, counted.live)
+    return _with_quota(budget, settings, figures, now)
 
 
 def _with_quota(
-    budget: PlatformBudget, settings: Settings, figures: QuotaFigures
+    budget: PlatformBudget, settings: Settings, figures: QuotaFigures, now: datetime
 ) -> PlatformBudget:
-    now = datetime.now(UTC)
     policy = QuotaPolicy(settings.youtube.daily_quota, settings.detection.poll_live)
     return budget.model_copy(
         update={

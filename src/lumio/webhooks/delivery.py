@@ -25,7 +25,7 @@ import httpx
 
 from lumio.kit.clock import Clock, jittered, utc_now
 from lumio.kit.crypto import TokenCipher, TokenUndecryptable, webhook_secret_context
-from lumio.kit.http import Headers, HttpError, HttpPool
+from lumio.kit.http import HttpError, HttpPool
 from lumio.kit.loops import LoopService
 from lumio.kit.settings import WebhookSettings
 from lumio.webhooks import discord, outbox, repository, signing, ssrf
@@ -54,7 +54,6 @@ class Answer:
     status: int
     body: bytes
     latency_ms: int
-    headers: Headers
 
 
 class Sender:
@@ -116,7 +115,7 @@ class Sender:
         pool = await self._pool(url, target.address)
         response = await pool.request(method, url.raw_path.decode("ascii"), sent, body)
         latency = int((time.monotonic() - started) * 1000)
-        return Answer(response.status_code, response.content, latency, response.headers)
+        return Answer(response.status_code, response.content, latency)
 
     async def _pool(self, url: httpx.URL, address: str | None) -> HttpPool:
         key = (f"{url.scheme}://{url.netloc.decode('ascii')}", address)
