@@ -9,7 +9,13 @@ import asyncpg
 import pytest
 
 from lumio.channel_status import repository as repo
-from lumio.channel_status.schemas import OfflineWrite, OnlineWrite, StreamDataWrite
+from lumio.channel_status.schemas import (
+    ChannelStatus,
+    OfflineWrite,
+    OnlineWrite,
+    StreamDataWrite,
+)
+from lumio.kit.views import rows_response, views_response
 from lumio.platforms.base import Platform
 from tests.conftest import Factory
 
@@ -168,3 +174,19 @@ async def test_deleting_an_account_removes_its_status(db: asyncpg.Pool, factory:
     await repo.set_online(db, online(account, Platform.KICK, T0))
     await db.execute("DELETE FROM accounts WHERE id = $1", account)
     assert await repo.get_status(db, account) == []
+
+
+async def test_status_rows_are_the_view_and_render_as_it(
+    db: asyncpg.Pool, factory: Factory
+) -> None:
+    """The API renders rows without a model per row: their columns must be the view's fields."""
+    account, _ = await factory.account()
+    await repo.set_online(db, online(account, Platform.KICK, T0, "Hi", 3))
+    await repo.set_offline(db, OfflineWrite(account, Platform.TWITCH, T0))
+    rows = await repo.get_status_rows(db, account)
+    assert [list(row.keys()) for row in rows] == [list(ChannelStatus.model_fields)] * 2
+    views = [ChannelStatus.model_validate(dict(row)) for row in rows]
+    assert rows_response(ChannelStatus, rows).body == views_response(views).body
+    assert rows[0].stream_title == "Hi" and rows[1].started_at is None
+    with pytest.raises(AttributeError):
+        _ = rows[0].no_such_column

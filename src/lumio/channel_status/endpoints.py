@@ -12,7 +12,7 @@ from lumio.kit.deps import AppResources, CurrentPrincipal
 from lumio.kit.deps import problem_responses as errors
 from lumio.kit.request_auth import authenticate_request
 from lumio.kit.resources import resources_of
-from lumio.kit.views import views_response
+from lumio.kit.views import rows_response
 
 router = APIRouter(tags=["channel status"])
 
@@ -25,7 +25,8 @@ async def channel_status_route(request: Request) -> Response:
     route below stays for the OpenAPI document; errors go through the same app handlers.
     """
     principal = await authenticate_request(request, request.method)
-    return views_response(await service.read_channel_status(resources_of(request).db, principal))
+    rows = await service.read_channel_status(resources_of(request).db, principal)
+    return rows_response(ChannelStatus, rows)
 
 
 @router.get(
@@ -35,4 +36,4 @@ async def channel_status_route(request: Request) -> Response:
     summary="Live status of every platform of the active account, ordered by platform",
 )
 async def get_channel_status(principal: CurrentPrincipal, resources: AppResources) -> Response:
-    return views_response(await service.read_channel_status(resources.db, principal))
+    return rows_response(ChannelStatus, await service.read_channel_status(resources.db, principal))

@@ -16,7 +16,9 @@ class ChannelStatusType:
 
 async def _channel_status(info: Info) -> list[ChannelStatus]:
     ctx = info.context
-    return await service.read_channel_status(ctx.resources.db, ctx.principal)
+    rows = await service.read_channel_status(ctx.resources.db, ctx.principal)
+    # Strawberry's pydantic type accepts only the model as its value (is_type_of).
+    return [ChannelStatus.model_validate(dict(row)) for row in rows]
 
 
 @strawberry.type

@@ -19,6 +19,7 @@ from lumio.channel_status.schemas import (
     OfflineWrite,
     OnlineAccount,
     OnlineWrite,
+    StatusRow,
     StreamDataWrite,
 )
 from lumio.db.pool import Executor
@@ -148,8 +149,13 @@ def _applied(rows: Sequence[asyncpg.Record]) -> list[Applied]:
     return [Applied(r["account_id"], Platform(r["platform"]), r["changed"]) for r in rows]
 
 
+async def get_status_rows(db: Executor, account_id: UUID) -> list[StatusRow]:
+    rows: list[StatusRow] = await db.fetch(GET_STATUS, account_id, record_class=StatusRow)
+    return rows
+
+
 async def get_status(db: Executor, account_id: UUID) -> list[ChannelStatus]:
-    rows = await db.fetch(GET_STATUS, account_id)
+    rows = await get_status_rows(db, account_id)
     return [ChannelStatus.model_validate(dict(row)) for row in rows]
 
 

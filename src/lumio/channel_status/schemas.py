@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+import asyncpg
+
 from lumio.kit.views import ApiModel
 from lumio.platforms.base import Platform
 
@@ -20,6 +22,19 @@ class ChannelStatus(ApiModel):
     viewer_count: int | None
     started_at: datetime | None
     updated_at: datetime
+
+
+class StatusRow(asyncpg.Record):
+    """A ``channel_status`` row as the API reads it: its columns are ChannelStatus's fields, in
+    order (tests/channel_status/test_repository.py), so REST renders it with the view's names
+    and GraphQL reads its fields as attributes, without building a model per row (~30 µs of a
+    ~500 µs request, issue 15)."""
+
+    def __getattr__(self, name: str) -> object:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncpg
 
 from lumio.channel_status import repository
-from lumio.channel_status.schemas import ChannelStatus
+from lumio.channel_status.schemas import StatusRow
 from lumio.kit.permissions import Permission
 from lumio.kit.principal import Principal
 
 
-async def read_channel_status(db: asyncpg.Pool, principal: Principal) -> list[ChannelStatus]:
+async def read_channel_status(db: asyncpg.Pool, principal: Principal) -> list[StatusRow]:
     account_id = principal.require(Permission.SPOTIFY_READ)
-    return await repository.get_status(db, account_id)
+    return await repository.get_status_rows(db, account_id)

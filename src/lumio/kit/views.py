@@ -4,7 +4,9 @@ transports cannot drift apart."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from typing import Any, Protocol
 from uuid import UUID
 
 import orjson
@@ -38,3 +40,21 @@ def views_response(views: Sequence[ApiModel]) -> Response:
     """A list of views as the route's response_model renders them, without FastAPI's
     re-validation (the views were validated when they were made)."""
     return json_response([view.model_dump(by_alias=True) for view in views])
+
+
+class Row(Protocol):
+    """A database row read by column name (an asyncpg Record)."""
+
+    def __getitem__(self, key: str) -> Any: ...
+
+
+@functools.cache
+def _json_names(model: type[ApiModel]) -> tuple[tuple[str, str], ...]:
+    return tuple((name, field.alias or name) for name, field in model.model_fields.items())
+
+
+def rows_response(model: type[ApiModel], rows: Sequence[Row]) -> Response:
+    """Rows whose columns are ``model``'s fields, rendered as its views would be, without a
+    model per row: for reads whose values PostgreSQL's column types already guarantee."""
+    names = _json_names(model)
+    return json_response([{alias: row[name] for name, alias in names} for row in rows])
