@@ -23,7 +23,7 @@ from lumio.auth.tasks import SessionSweeper
 from lumio.channel_status.endpoints import channel_status_route
 from lumio.kit.health import answer_within
 from lumio.kit.loops import running
-from lumio.kit.middleware import BodySizeLimit, HeadLimits, NoStoreByDefault, RefuseUnstorableText
+from lumio.kit.middleware import RequestGuards
 from lumio.kit.problems import DATABASE_DOWN, install_problem_handlers
 from lumio.kit.resources import Resources, create_redis, open_resources, resources_of
 from lumio.kit.settings import Settings
@@ -103,15 +103,12 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url="/openapi.json",
         redoc_url=None,
     )
-    # Last added runs first: head limits, then text checks, then the body limit.
-    app.add_middleware(BodySizeLimit, limit=settings.api.max_body_bytes)
-    app.add_middleware(RefuseUnstorableText)
     app.add_middleware(
-        HeadLimits,
-        max_bytes=settings.api.http_max_header_bytes,
+        RequestGuards,
+        max_body_bytes=settings.api.max_body_bytes,
+        max_head_bytes=settings.api.http_max_header_bytes,
         max_headers=settings.api.http_max_headers,
     )
-    app.add_middleware(NoStoreByDefault)
     install_problem_handlers(app)
     app.add_route("/v1/channel-status", channel_status_route, ["GET"], include_in_schema=False)
     # Ahead of the routers: matching a path walks the routes in order, and a path added last

@@ -13,58 +13,85 @@ from lumio.kit.problems import PROBLEM_JSON
 from lumio.kit.text import NOT_STORABLE, storable
 
 
-class BodySizeLimit:
-    """Refuse bodies over ``limit`` bytes, by Content-Length or by counting a chunked body.
+class RequestGuards:
+    """The API's request checks and its answers' default header, as one ASGI layer.
 
-    The body is read here (it is small by definition) and replayed to the app, so that an
-    oversized body never reaches a handler half-read.
+    In order: the head limits (431), text PostgreSQL refuses in the path, query or headers
+    (400), the body size (413), then ``Cache-Control: no-store`` on the answer. One layer, not
+    four: each ASGI layer costs a request a call, a frame and for some a ``send`` wrapper, ~4 %
+    of the hottest endpoint's CPU for the four together (issue 15, bench/README.md).
     """
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_head_bytes: int, max_headers: int):
         self.app = app
-        self.limit = limit
+        self.body_limit = max_body_bytes
+        self.head_limits = HeadLimits(max_head_bytes, max_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+        elif (
+            not await self.head_limits.passed(scope, send)
+            or not await _storable(scope, send)
+            or (receive_body := await limited_body(scope, receive, send, self.body_limit)) is None
+        ):
             return
-        headers = dict(scope["headers"])
-        length = headers.get(b"content-length")
-        if length is None and b"transfer-encoding" not in headers:
-            await self.app(scope, receive, send)
-            return
-        if length is not None and (not length.isdigit() or int(length) > self.limit):
-            await self._refuse(send)
-            return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                await self._refuse(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        replayed = False
+        else:
+            await self.app(scope, receive_body, _no_store_by_default(send))
 
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
 
-        await self.app(scope, replay, send)
+async def limited_body(scope: Scope, receive: Receive, send: Send, limit: int) -> Receive | None:
+    """Refuse bodies over ``limit`` bytes, by Content-Length or by counting a chunked body;
+    None when refused (or the client left).
 
-    async def _refuse(self, send: Send) -> None:
-        # The unread rest of the body would otherwise be taken for the next request: close.
-        error = PayloadTooLarge(f"request bodies are limited to {self.limit} bytes")
-        await send_problem(send, 413, error.code, error.title, error.detail, close=True)
+    The body is read here (it is small by definition) and replayed to the app, so that an
+    oversized body never reaches a handler half-read.
+    """
+    headers = dict(scope["headers"])
+    length = headers.get(b"content-length")
+    if length is None and b"transfer-encoding" not in headers:
+        return receive
+    if length is not None and (not length.isdigit() or int(length) > limit):
+        await _refuse_body(send, limit)
+        return None
+    chunks = await _read_body(receive, send, limit)
+    return None if chunks is None else _replay(b"".join(chunks), receive)
+
+
+async def _read_body(receive: Receive, send: Send, limit: int) -> list[bytes] | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None  # the client went away
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            await _refuse_body(send, limit)
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if replayed:
+            return await receive()
+        replayed = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+async def _refuse_body(send: Send, limit: int) -> None:
+    # The unread rest of the body would otherwise be taken for the next request: close.
+    error = PayloadTooLarge(f"request bodies are limited to {limit} bytes")
+    await send_problem(send, 413, error.code, error.title, error.detail, close=True)
 
 
 async def send_problem(
@@ -92,18 +119,13 @@ def _head_storable(scope: Scope) -> bool:
     return not any(b"\x00" in value for _, value in scope.get("headers", ()))
 
 
-class RefuseUnstorableText:
+async def _storable(scope: Scope, send: Send) -> bool:
     """A NUL (or invalid Unicode) in the path, the query string or a header is a 400 before any
     handler runs: PostgreSQL cannot store it, and no valid request carries one."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not _head_storable(scope):
-            await send_problem(send, 400, "BAD_REQUEST", "Bad request", NOT_STORABLE)
-            return
-        await self.app(scope, receive, send)
+    if _head_storable(scope):
+        return True
+    await send_problem(send, 400, "BAD_REQUEST", "Bad request", NOT_STORABLE)
+    return False
 
 
 class HeadLimits:
@@ -113,47 +135,36 @@ class HeadLimits:
     buffered; this covers any other server the app runs on.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_headers: int) -> None:
-        self.app = app
+    def __init__(self, max_bytes: int, max_headers: int) -> None:
         self.max_bytes = max_bytes
         self.max_headers = max_headers
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = scope.get("headers", ())
-            size = sum(len(name) + len(value) + 4 for name, value in headers)
-            if len(headers) > self.max_headers or size > self.max_bytes:
-                detail = (
-                    f"request headers are limited to {self.max_headers} fields "
-                    f"and {self.max_bytes} bytes"
-                )
-                title = "Request header fields too large"
-                await send_problem(send, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", title, detail)
-                return
-        await self.app(scope, receive, send)
+    async def passed(self, scope: Scope, send: Send) -> bool:
+        headers = scope.get("headers", ())
+        size = sum(len(name) + len(value) + 4 for name, value in headers)
+        if len(headers) <= self.max_headers and size <= self.max_bytes:
+            return True
+        detail = (
+            f"request headers are limited to {self.max_headers} fields and {self.max_bytes} bytes"
+        )
+        title = "Request header fields too large"
+        await send_problem(send, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", title, detail)
+        return False
 
 
-class NoStoreByDefault:
+def _no_store_by_default(send: Send) -> Send:
     """``Cache-Control: no-store`` on every answer that sets no caching of its own.
 
     API answers carry secrets (a new key, the CSRF token) or personal data; only the dashboard's
     content-hashed assets say otherwise (immutable).
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+    async def send_no_store(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", ()))
+            if not any(name.lower() == b"cache-control" for name, _ in headers):
+                headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+        await send(message)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_no_store(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                if not any(name.lower() == b"cache-control" for name, _ in headers):
-                    headers.append((b"cache-control", b"no-store"))
-                    message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_no_store)
+    return send_no_store
