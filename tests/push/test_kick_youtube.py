@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import asyncpg
 import httpx
 import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 
 from lumio.api.app import create_app
@@ -19,20 +22,28 @@ from lumio.channels import repository as channels
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.wakeups import follow_wakes
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
-from lumio.dev.fakes.kick import FakeKickState
+from lumio.dev.fakes.kick import PUBLIC_KEY_PATH, FakeKickState, kick_signature
 from lumio.dev.fakes.kick import create_app as kick_app
 from lumio.dev.fakes.server import FakeServer, free_port
 from lumio.dev.fakes.youtube import DEFAULT_API_KEY, FakeYouTubeState
 from lumio.dev.fakes.youtube import create_app as youtube_app
+from lumio.kit.errors import LumioError
 from lumio.kit.settings import Settings
 from lumio.platforms.base import Platform
 from lumio.platforms.kick import KickAdapter
 from lumio.platforms.registry import build_adapter
+from lumio.push import kick as kick_push
+from lumio.push import repository, service
+from lumio.push.kick import PublicKeyCache
 from lumio.push.reconcile import PushReconciler, build_clients
+from lumio.push.schemas import TOPICS
 from lumio.push.twitch import HeaderSource
+from lumio.push.youtube import topic_for
 from tests.conftest import Factory
 from tests.waiting import eventually
 
+# Signs Kick's "id.timestamp.body" (the fake's current key, or a key that is not Kick's).
+Signer = Callable[[str, str, bytes], str]
 FAST = {
     "poll_offline": timedelta(seconds=60),
     "poll_settling": timedelta(seconds=0.5),
@@ -224,3 +235,131 @@ async def test_youtube_websub_makes_the_video_a_candidate(
 
 async def _saw(state: FakeYouTubeState, outcome: str) -> bool:
     return state.push.outcomes[outcome] >= 1
+
+
+class Clock:
+    """Real time plus jumps: it stays in step with PostgreSQL's now() and the API's clock, which
+    stamp the rows too, and leaps over what would otherwise take hours."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, by: timedelta) -> None:
+        self.offset += by
+
+
+async def kick_answer(ctx: service.PushContext, channel_id: str, sign: Signer) -> int:
+    """The receiver's status for one status message of ``channel_id`` signed by ``sign``."""
+    body = b'{"broadcaster":{"user_id":%s},"is_live":true}' % channel_id.encode()
+    message_id = uuid.uuid4().hex.upper()[:26]
+    timestamp = ctx.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+    headers = {
+        "Kick-Event-Message-Id": message_id,
+        "Kick-Event-Message-Timestamp": timestamp,
+        "Kick-Event-Signature": sign(message_id, timestamp, body),
+        "Kick-Event-Type": "livestream.status.updated",
+    }
+    try:
+        return (await service.receive_kick(ctx, headers, body)).status
+    except LumioError as error:
+        return error.status_code
+
+
+async def test_kick_key_rotation_is_fetched_and_forgeries_fetch_at_most_once_a_window(
+    both: tuple[Settings, str], db: asyncpg.Pool, redis: Redis, factory: Factory
+) -> None:
+    # Its own fake Kick: the rotated key must not leak into the other tests' receiver.
+    state = FakeKickState()
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    channel = state.add_channel("rotating")
+    account, _ = await factory.account()
+    await channels.link(db, account, Platform.KICK, channel.channel_id, channel.name)
+    await repository.add_missing(db, {Platform.KICK: TOPICS[Platform.KICK]})
+    with FakeServer(kick_app(state)) as url:
+        settings = both[0].updated({"kick": {"api_base": url}})
+        clock, window = Clock(), kick_push.REFRESH_EVERY
+        async with httpx.AsyncClient() as http:
+            ctx = service.PushContext(db, redis, settings, http, PublicKeyCache(), clock)
+
+            def fetches() -> int:
+                return state.requests(f"GET {PUBLIC_KEY_PATH}")
+
+            async def forged() -> int:
+                return await kick_answer(ctx, channel.channel_id, partial(kick_signature, forger))
+
+            assert await kick_answer(ctx, channel.channel_id, state.sign) == 204
+            assert fetches() == 1
+            # Kick rotates later on: the first message with the new key fetches it once.
+            state.rotate_key()
+            clock.advance(10 * window)
+            assert await kick_answer(ctx, channel.channel_id, state.sign) == 204
+            assert await kick_answer(ctx, channel.channel_id, state.sign) == 204
+            assert fetches() == 2
+            # Forgeries are refused; within the window after a fetch none asks Kick again.
+            assert [await forged() for _ in range(5)] == [403] * 5
+            assert fetches() == 2
+            # After it, one forgery may check for a newer key; the next ones may not.
+            clock.advance(window)
+            assert [await forged() for _ in range(3)] == [403] * 3
+            assert fetches() == 3
+
+
+async def leases(db: asyncpg.Pool) -> dict[str, tuple[str, datetime]]:
+    rows = await db.fetch("SELECT channel_id, status, expires_at FROM push_subscriptions")
+    return {r["channel_id"]: (r["status"], r["expires_at"]) for r in rows}
+
+
+async def test_a_youtube_lease_ending_within_a_day_is_renewed_and_a_far_one_is_not(
+    both: tuple[Settings, str],
+    youtube: tuple[FakeYouTubeState, str],
+    db: asyncpg.Pool,
+    redis: Redis,
+    factory: Factory,
+) -> None:
+    settings, state, clock = both[0], youtube[0], Clock()
+    far, near = state.add_channel(), state.add_channel()
+    callback = f"{settings.push.public_url}/webhooks/youtube"
+    async with httpx.AsyncClient() as http:
+        clients = build_clients(settings, http, {})
+        reconciler = PushReconciler(db, redis, settings, clients, clock=clock)
+        try:
+            # The hub grants one channel the full lease and, busy, the other only 6 hours.
+            await subscribe_youtube(reconciler, db, factory, far.channel_id, 1)
+            state.hub_max_lease_seconds = 6 * 3600
+            await subscribe_youtube(reconciler, db, factory, near.channel_id, 2)
+        finally:
+            state.hub_max_lease_seconds = None
+        before, asked = await leases(db), len(state.hub_requests)
+        # Past the reconciler's retry time of a fresh subscription, hours before the short lease
+        # ends: only it is renewed, with the same callback and topic.
+        clock.advance(timedelta(hours=2))
+        await reconciler.run_once()
+        assert state.hub_requests[asked:] == [("subscribe", callback, topic_for(near.channel_id))]
+        await eventually(lambda: renewed(db, near.channel_id, before), 5)
+        after = await leases(db)
+        assert after[far.channel_id] == before[far.channel_id]
+        assert after[near.channel_id][0] == "enabled"
+        # Renewed for the full lease now: the next runs leave both alone.
+        clock.advance(timedelta(hours=2))
+        await reconciler.run_once()
+        assert len(state.hub_requests) == asked + 1
+
+
+async def subscribe_youtube(
+    reconciler: PushReconciler, db: asyncpg.Pool, factory: Factory, channel_id: str, total: int
+) -> None:
+    account, _ = await factory.account()
+    await channels.link(db, account, Platform.YOUTUBE, channel_id, channel_id)
+    await reconciler.run_once()
+    await eventually(lambda: enabled(db, total), 5)
+
+
+async def renewed(
+    db: asyncpg.Pool, channel_id: str, before: dict[str, tuple[str, datetime]]
+) -> bool:
+    # The hub's verification of the renewal moves the lease end forward (to ~10 days).
+    status, expires = (await leases(db))[channel_id]
+    return status == "enabled" and expires > before[channel_id][1] + timedelta(days=5)

@@ -4,18 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
 import orjson
 import pytest
+from redis.asyncio import Redis
 
 from lumio.channels import repository as channels
 from lumio.channels.service import linked_channels
 from lumio.dev.fakes.push import rfc3339_nanos
-from lumio.dev.fakes.twitch import eventsub_signature
+from lumio.dev.fakes.server import free_port
+from lumio.dev.fakes.twitch import FakeTwitchState, eventsub_signature
+from lumio.kit.settings import Settings
 from lumio.platforms.base import Platform
+from lumio.platforms.registry import build_adapter
+from lumio.platforms.twitch import TwitchAdapter
 from lumio.push import service
+from lumio.push.reconcile import LIST_LOCK, PushReconciler, build_clients
+from lumio.push.schemas import TOPICS
+from tests.conftest import Factory
 from tests.push.conftest import SECRET, Rig
 from tests.waiting import eventually
 
@@ -202,3 +212,59 @@ async def test_listing_shows_the_push_status(rig: Rig) -> None:
     [linked] = await linked_channels(rig.db, rig.account)
     assert linked.push_status == "enabled"
     assert linked.push_last_message_at is not None
+
+
+async def test_two_replicas_create_each_subscription_once(
+    twitch: tuple[FakeTwitchState, str],
+    push_settings: Settings,
+    api_url: str,
+    db: asyncpg.Pool,
+    redis: Redis,
+    factory: Factory,
+) -> None:
+    state = twitch[0]
+    for subscription in state.subscriptions():
+        state.delete_subscription(subscription["id"])
+    linked = [await link_new_channel(state, db, factory) for _ in range(10)]
+    wanted = Counter((c, t) for c in linked for t in TOPICS[Platform.TWITCH])
+    # The list comparison deletes subscriptions it does not know, so it would tidy a duplicate
+    # away before the assertions: keep it out, as if a third replica held its lock.
+    await redis.set(LIST_LOCK, b"1", ex=30)
+    state.reset_stats()
+    try:
+        async with httpx.AsyncClient() as first, httpx.AsyncClient() as second:
+            replicas = [replica(push_settings, db, redis, http) for http in (first, second)]
+            for _ in range(3):
+                await asyncio.gather(*(r.run_once() for r in replicas))
+            await eventually(lambda: enabled_rows(db, len(wanted)), 10, "all enabled, none failed")
+    finally:
+        await redis.delete(LIST_LOCK)
+    found = Counter(
+        (s["condition"]["broadcaster_user_id"], s["type"]) for s in state.subscriptions()
+    )
+    assert found == wanted
+    # Created once each: no second create, not even one Twitch refused as a duplicate (409).
+    by_status = state.stats().by_status
+    assert (by_status.get("202", 0), by_status.get("409", 0)) == (len(wanted), 0)
+
+
+async def link_new_channel(state: FakeTwitchState, db: asyncpg.Pool, factory: Factory) -> str:
+    channel = state.add_channel(f"twin{free_port()}")
+    account, _ = await factory.account()
+    await channels.link(db, account, Platform.TWITCH, channel.id, channel.login)
+    return channel.id
+
+
+def replica(
+    settings: Settings, db: asyncpg.Pool, redis: Redis, http: httpx.AsyncClient
+) -> PushReconciler:
+    """One `lumio worker`'s reconciler: its own HTTP client and app token, the shared stores."""
+    adapter = build_adapter(Platform.TWITCH, settings, http)
+    assert isinstance(adapter, TwitchAdapter)
+    clients = build_clients(settings, http, {Platform.TWITCH: adapter.app_headers})
+    return PushReconciler(db, redis, settings, clients)
+
+
+async def enabled_rows(db: asyncpg.Pool, count: int) -> bool:
+    statuses = await db.fetch("SELECT status FROM push_subscriptions")
+    return len(statuses) == count and all(r["status"] == "enabled" for r in statuses)

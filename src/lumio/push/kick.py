@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +29,8 @@ EVENT_TYPE = "Kick-Event-Type"
 SUBSCRIPTION_ID = "Kick-Event-Subscription-Id"
 PUBLIC_KEY_PATH = "/public/v1/public-key"
 SUBSCRIPTIONS_PATH = "/public/v1/events/subscriptions"
+# After a failed signature, Kick's key is fetched again at most this often (see PublicKeyCache).
+REFRESH_EVERY = timedelta(minutes=1)
 
 
 def signed_bytes(message_id: str, timestamp: str, body: bytes) -> bytes:
@@ -56,24 +59,45 @@ def load_key(pem: str) -> rsa.RSAPublicKey:
 
 
 class PublicKeyCache:
-    """Kick's public key, fetched once per process and again when a signature fails with it."""
+    """Kick's public key, fetched on the first message and again when a signature fails with
+    it (Kick may have rotated it), but at most once per ``refresh_every``: a forged signature
+    fails too, and forgeries must not turn every request into a request to Kick."""
 
-    def __init__(self) -> None:
+    def __init__(self, refresh_every: timedelta = REFRESH_EVERY) -> None:
+        self.refresh_every = refresh_every
         self._key: rsa.RSAPublicKey | None = None
+        self._fetched_at: datetime | None = None
         self._lock = asyncio.Lock()
 
-    async def get(
-        self, http: httpx.AsyncClient, api_base: str, refresh: bool = False
-    ) -> rsa.RSAPublicKey:
+    async def get(self, http: httpx.AsyncClient, api_base: str, now: datetime) -> rsa.RSAPublicKey:
+        """The key in hand, fetched when there is none yet."""
         async with self._lock:
-            if self._key is None or refresh:
-                response = await http.get(api_base.rstrip("/") + PUBLIC_KEY_PATH)
-                response.raise_for_status()
-                self._key = load_key(response.json()["data"]["public_key"])
+            if self._key is None:
+                return await self._fetch(http, api_base, now)
             return self._key
 
-    @property
-    def cached(self) -> rsa.RSAPublicKey | None:
+    async def newer_than(
+        self, tried: rsa.RSAPublicKey, http: httpx.AsyncClient, api_base: str, now: datetime
+    ) -> rsa.RSAPublicKey | None:
+        """A key to try after ``tried`` failed: one another message fetched meanwhile, or Kick's
+        current one; None when the last fetch is too recent to ask Kick again."""
+        async with self._lock:
+            if self._key is not None and self._key is not tried:
+                return self._key
+            if self._fetched_at is not None and (
+                timedelta(0) <= now - self._fetched_at < self.refresh_every
+            ):
+                return None
+            return await self._fetch(http, api_base, now)
+
+    async def _fetch(
+        self, http: httpx.AsyncClient, api_base: str, now: datetime
+    ) -> rsa.RSAPublicKey:
+        # The attempt counts even when it fails: a failing Kick is not asked on every message.
+        self._fetched_at = now
+        response = await http.get(api_base.rstrip("/") + PUBLIC_KEY_PATH)
+        response.raise_for_status()
+        self._key = load_key(response.json()["data"]["public_key"])
         return self._key
 
 

@@ -234,19 +234,17 @@ async def receive_kick(ctx: PushContext, headers: Mapping[str, str], body: bytes
 async def _kick_signature_ok(
     ctx: PushContext, message_id: str, timestamp: str, body: bytes, signature: str
 ) -> bool:
-    """Verify with the cached key; when it fails, fetch the key once more (Kick may rotate it)."""
-    base = ctx.settings.kick.api_base
+    """Verify with the key in hand; when it fails, with a newer one (Kick may rotate its key;
+    the cache bounds how often it asks Kick, since a forgery fails the same way)."""
+    base, now = ctx.settings.kick.api_base, ctx.clock()
     try:
-        cached = ctx.kick_keys.cached
-        key = cached or await ctx.kick_keys.get(ctx.http, base)
+        key = await ctx.kick_keys.get(ctx.http, base, now)
         if kick.verify(key, message_id, timestamp, body, signature):
             return True
-        if cached is None:
-            return False
-        fresh = await ctx.kick_keys.get(ctx.http, base, refresh=True)
+        fresh = await ctx.kick_keys.newer_than(key, ctx.http, base, now)
     except (httpx.HTTPError, KeyError, ValueError) as exc:
         raise Unavailable("Kick's public key could not be fetched") from exc
-    return kick.verify(fresh, message_id, timestamp, body, signature)
+    return fresh is not None and kick.verify(fresh, message_id, timestamp, body, signature)
 
 
 # --- YouTube WebSub ---

@@ -60,20 +60,18 @@ def _signing_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def public_key_pem() -> str:
-    public = _signing_key().public_key()
+def public_key_pem(key: rsa.RSAPrivateKey) -> str:
+    public = key.public_key()
     pem = public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return pem.decode()
 
 
-def kick_signature(message_id: str, timestamp: str, body: bytes) -> str:
+def kick_signature(key: rsa.RSAPrivateKey, message_id: str, timestamp: str, body: bytes) -> str:
     """Kick's signature: RSA PKCS#1 v1.5 over SHA-256 of "id.timestamp.body", base64."""
     signed = f"{message_id}.{timestamp}.".encode() + body
-    return base64.b64encode(
-        _signing_key().sign(signed, padding.PKCS1v15(), hashes.SHA256())
-    ).decode()
+    return base64.b64encode(key.sign(signed, padding.PKCS1v15(), hashes.SHA256())).decode()
 
 
 class FakeKickState(FakePlatformState):
@@ -102,6 +100,8 @@ class FakeKickState(FakePlatformState):
             super().reset()
             self._tokens.clear()
             self._subscriptions: dict[str, dict[str, Any]] = {}
+            # What Kick signs with and serves at /public/v1/public-key; rotate_key() replaces it.
+            self.signing_key = _signing_key()
 
     def update(self, channel_id: str, patch: ChannelPatch) -> FakeChannel:
         """Apply the change, then send the webhooks it causes."""
@@ -140,6 +140,17 @@ class FakeKickState(FakePlatformState):
         with self._lock:
             return self._subscriptions.pop(subscription_id, None) is not None
 
+    def rotate_key(self) -> None:
+        """Kick changes its key pair: messages are signed, and the key served, with a new one."""
+        fresh = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        with self._lock:
+            self.signing_key = fresh
+
+    def sign(self, message_id: str, timestamp: str, body: bytes) -> str:
+        with self._lock:
+            key = self.signing_key
+        return kick_signature(key, message_id, timestamp, body)
+
     def _emit(self, event: str, channel: FakeChannel, payload: dict[str, Any]) -> None:
         url = self.webhook_url
         for subscription in self._subscriptions.values():
@@ -149,7 +160,8 @@ class FakeKickState(FakePlatformState):
                 and str(subscription["broadcaster_user_id"]) == channel.channel_id
             ):
                 self.push.notify(
-                    _builder(url, subscription, payload), f"{event}:{channel.channel_id}"
+                    _builder(url, subscription, payload, self.sign),
+                    f"{event}:{channel.channel_id}",
                 )
 
     def issue_token(self) -> str:
@@ -170,16 +182,19 @@ class FakeKickState(FakePlatformState):
 
 
 def _builder(
-    url: str, subscription: dict[str, Any], payload: dict[str, Any]
+    url: str,
+    subscription: dict[str, Any],
+    payload: dict[str, Any],
+    sign: Callable[[str, str, bytes], str],
 ) -> Callable[[Signing], Delivery]:
     body = json.dumps(payload).encode()
 
     def build(signing: Signing) -> Delivery:
         message_id = uuid.uuid4().hex.upper()[:26]
         timestamp = signing.timestamp.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        signature = kick_signature(message_id, timestamp, body)
+        signature = sign(message_id, timestamp, body)
         if signing.corrupt:
-            signature = kick_signature(message_id, timestamp, body + b" ")
+            signature = sign(message_id, timestamp, body + b" ")
         headers = {
             "Content-Type": "application/json",
             "Kick-Event-Message-Id": message_id,
@@ -413,7 +428,8 @@ def create_app(state: FakeKickState) -> Starlette:
         return JSONResponse({"data": data, "message": "OK"})
 
     async def public_key(request: Request) -> Response:
-        return JSONResponse({"data": {"public_key": public_key_pem()}, "message": "OK"})
+        pem = public_key_pem(state.signing_key)
+        return JSONResponse({"data": {"public_key": pem}, "message": "OK"})
 
     async def subscriptions(request: Request) -> Response:
         if (denied := _bearer_denied(request, state)) is not None:
@@ -427,7 +443,8 @@ def create_app(state: FakeKickState) -> Starlette:
         return await _subscribe(state, request)
 
     routes = [
-        Route(PUBLIC_KEY_PATH, public_key, methods=["GET"]),
+        # Counted like the platform's other routes: tests bound how often receivers fetch it.
+        platform_route(state, "GET", PUBLIC_KEY_PATH, public_key, render, fails_by_default=False),
         Route(SUBSCRIPTIONS_PATH, subscriptions, methods=["GET", "POST", "DELETE"]),
         Route("/_control/push", _push_switch(state), methods=["POST"]),
         Route("/_control/push/webhook-url", _webhook_url(state), methods=["POST"]),

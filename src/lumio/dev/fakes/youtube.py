@@ -182,6 +182,10 @@ class FakeYouTubeState:
         self._ids = itertools.count(1)
         # The WebSub hub: active subscriptions by (callback, topic), and the sender.
         self.hub_subscriptions: dict[tuple[str, str], HubSubscription] = {}
+        # Every (un)subscribe request the hub took, in order, as (mode, callback, topic).
+        self.hub_requests: list[tuple[str, str, str]] = []
+        # A hub may grant a shorter lease than asked for (PuSH 0.4 §5.1); None grants the ask.
+        self.hub_max_lease_seconds: int | None = None
         self.push = PushSender()
 
     # --- the WebSub hub (PLATFORM_APIS.md §2.5) ---
@@ -190,6 +194,10 @@ class FakeYouTubeState:
         """A (un)subscribe request: the hub checks intent with a GET to the callback, later."""
         mode, callback, topic = form["hub.mode"], form["hub.callback"], form["hub.topic"]
         lease = int(form.get("hub.lease_seconds") or HUB_LEASE_SECONDS)
+        with self.lock:
+            self.hub_requests.append((mode, callback, topic))
+            if self.hub_max_lease_seconds is not None:
+                lease = min(lease, self.hub_max_lease_seconds)
         challenge = secrets.token_urlsafe(16)
         query = urlencode({"hub.mode": mode, "hub.topic": topic, "hub.challenge": challenge,
                            "hub.lease_seconds": str(lease)})  # fmt: skip
