@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +36,9 @@ from uuid import UUID
 
 import asyncpg
 
+from bench import stubs
 from bench.api_bench import Processes, bench_database, process_cpu_seconds, wait_ready
+from bench.stubs import BenchClock
 from lumio.accounts import service as accounts
 from lumio.auth.service import create_api_key
 from lumio.db.migrate import upgrade
@@ -50,14 +51,9 @@ from lumio.embedded import embedded_services
 from lumio.history import repository as history
 from lumio.kit.resources import create_redis
 from lumio.platforms.base import (
-    NO_LIVE_STREAMS,
     LiveStream,
     Observation,
     ObservationKind,
-    Platform,
-    PollResult,
-    RateLimitInfo,
-    ResolvedChannel,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,53 +84,14 @@ FROM s CROSS JOIN generate_series(0, $5 - 1) k
 SIZE = "SELECT pg_total_relation_size($1::regclass)"
 
 
-class StubAdapter:
+class StubAdapter(stubs.StubAdapter):
     """Every channel live with a changing viewer count: the platform's side costs nothing."""
 
-    platform = Platform.KICK
-    batch_size = 100
-    rate_limit: RateLimitInfo | None = None
-    requests_sent = 0
-    quota_used = 0
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-
-    async def observe(
-        self, channel_ids: list[str], live_streams: Mapping[str, str] = NO_LIVE_STREAMS
-    ) -> PollResult:
-        now = self.clock()
+    def seen(self, channel_id: str, now: datetime) -> Observation:
         tick = int(now.timestamp()) // 30
-        return PollResult(
-            [
-                Observation(
-                    cid,
-                    ObservationKind.LIVE,
-                    now,
-                    LiveStream(
-                        "Bench stream", "Just Chatting", (int(cid) * 7 + tick) % 5000, T0, cid
-                    ),
-                )
-                for cid in channel_ids
-            ]
-        )
-
-    async def resolve(self, handle: str) -> ResolvedChannel:
-        return ResolvedChannel(handle, handle)
-
-    def remember_live(self, channel_id: str, stream_id: str) -> None:
-        return None
-
-    async def aclose(self) -> None:
-        return None
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
+        viewers = (int(channel_id) * 7 + tick) % 5000
+        stream = LiveStream("Bench stream", "Just Chatting", viewers, T0, channel_id)
+        return Observation(channel_id, ObservationKind.LIVE, now, stream)
 
 
 async def _no_history(*_: object) -> dict[object, object]:
@@ -169,7 +126,7 @@ async def storage(db: asyncpg.Pool, account: UUID) -> dict[str, float]:
 async def worker_cycles(
     db: asyncpg.Pool, redis_url: str, channels: int, cycles: int
 ) -> list[Cycle]:
-    clock = Clock()
+    clock = BenchClock(T0)
     await db.execute(SEED_CHANNELS, channels, clock())
     redis = create_redis(redis_url)
     config = PollerConfig(
