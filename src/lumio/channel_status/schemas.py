@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import asyncpg
@@ -27,14 +29,18 @@ class ChannelStatus(ApiModel):
 class StatusRow(asyncpg.Record):
     """A ``channel_status`` row as the API reads it: its columns are ChannelStatus's fields, in
     order (tests/channel_status/test_repository.py), so REST renders it with the view's names
-    and GraphQL reads its fields as attributes, without building a model per row (~30 µs of a
-    ~500 µs request, issue 15)."""
+    and GraphQL reads its fields as attributes, without building a model per row (~40 µs of a
+    ~600 µs request, issue 15)."""
 
-    def __getattr__(self, name: str) -> object:
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    if TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any: ...
+
+
+# Each field an attribute by position: a C-level property (a ``__getattr__`` fallback cost more
+# than the models it replaced: ~12 µs a row).
+for _position, _field in enumerate(ChannelStatus.model_fields):
+    setattr(StatusRow, _field, property(operator.itemgetter(_position)))
 
 
 @dataclass(frozen=True, slots=True)
