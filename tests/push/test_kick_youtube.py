@@ -39,7 +39,7 @@ from lumio.push.reconcile import PushReconciler, build_clients
 from lumio.push.schemas import TOPICS
 from lumio.push.twitch import HeaderSource
 from lumio.push.youtube import topic_for
-from tests.conftest import Factory
+from tests.conftest import Factory, Member
 from tests.waiting import eventually
 
 # Signs Kick's "id.timestamp.body" (the fake's current key, or a key that is not Kick's).
@@ -350,11 +350,12 @@ async def test_a_youtube_lease_ending_within_a_day_is_renewed_and_a_far_one_is_n
 
 async def subscribe_youtube(
     reconciler: PushReconciler, db: asyncpg.Pool, factory: Factory, channel_id: str, total: int
-) -> None:
-    account, _ = await factory.account()
+) -> Member:
+    account, owner = await factory.account()
     await channels.link(db, account, Platform.YOUTUBE, channel_id, channel_id)
     await reconciler.run_once()
     await eventually(lambda: enabled(db, total), 5)
+    return owner
 
 
 async def renewed(
@@ -363,3 +364,70 @@ async def renewed(
     # The hub's verification of the renewal moves the lease end forward (to ~10 days).
     status, expires = (await leases(db))[channel_id]
     return status == "enabled" and expires > before[channel_id][1] + timedelta(days=5)
+
+
+# The offline interval of a push-covered channel in offline_delay's poller (FAST's is 60 s).
+PUSHED = timedelta(seconds=300)
+
+
+@pytest.mark.parametrize("verifies", [False, True], ids=["silent_hub", "verifying_hub"])
+async def test_a_youtube_lease_that_ends_without_a_verified_renewal_is_no_longer_push_covered(
+    both: tuple[Settings, str],
+    youtube: tuple[FakeYouTubeState, str],
+    db: asyncpg.Pool,
+    redis: Redis,
+    factory: Factory,
+    verifies: bool,
+) -> None:
+    (settings, api_url), state, clock = both, youtube[0], Clock()
+    channel = state.add_channel()
+    async with httpx.AsyncClient() as http:
+        reconciler = PushReconciler(
+            db, redis, settings, build_clients(settings, http, {}), clock=clock
+        )
+        try:
+            # A 6-hour lease, then a hub that takes the renewal (202) and verifies it, or not.
+            state.hub_max_lease_seconds = 6 * 3600
+            owner = await subscribe_youtube(reconciler, db, factory, channel.channel_id, 1)
+            state.hub_max_lease_seconds, state.hub_verifies = None, verifies
+            before, asked = await leases(db), len(state.hub_requests)
+            clock.advance(timedelta(hours=2))
+            await reconciler.run_once()
+            assert len(state.hub_requests) == asked + 1
+            if verifies:
+                await eventually(lambda: renewed(db, channel.channel_id, before), 5)
+            # The lease still runs: push covers the channel either way.
+            assert await push_status(api_url, owner) == "enabled"
+            # Past the 6-hour lease end.
+            clock.advance(timedelta(hours=5))
+            await reconciler.run_once()
+        finally:
+            state.hub_max_lease_seconds, state.hub_verifies = None, True
+        status = await push_status(api_url, owner)
+        delay = await offline_delay(settings, db, redis, clock, channel.channel_id)
+    # A verified renewal keeps push; an unverified one lapses, and with it the slower poll.
+    assert status == ("enabled" if verifies else "pending")
+    assert (delay > PUSHED / 2) is verifies
+
+
+async def push_status(api_url: str, owner: Member) -> str:
+    async with httpx.AsyncClient(base_url=api_url) as http:
+        listed = await http.get("/v1/channels", headers=owner.bearer)
+    (channel,) = listed.json()
+    return str(channel["pushStatus"])
+
+
+async def offline_delay(
+    settings: Settings, db: asyncpg.Pool, redis: Redis, clock: Clock, channel_id: str
+) -> timedelta:
+    """How long after one worker pass at ``clock`` the offline channel is due again."""
+    settings = settings.updated({"push": {"poll_offline_with_push_seconds": PUSHED.seconds}})
+    async with httpx.AsyncClient() as http:
+        adapter = build_adapter(Platform.YOUTUBE, settings, http)
+        config = PollerConfig.from_settings(settings, Platform.YOUTUBE)
+        poller = PlatformPoller(adapter, db, redis, config, WorkerMetrics(), clock)
+        assert await poller.run_once() == 1
+    due: datetime = await db.fetchval(
+        "SELECT next_poll_at FROM platform_channels WHERE channel_id = $1", channel_id
+    )
+    return due - clock()

@@ -109,9 +109,10 @@ class PushReconciler(LoopService):
         if not self.platforms:
             return None
         await repository.add_missing(self.db, {p: TOPICS[p] for p in self.platforms})
-        token = uuid4()
+        now, token = self.clock(), uuid4()
+        await repository.lapse(self.db, self.platforms, now)
         work = await repository.claim_work(
-            self.db, self.platforms, self.clock(), CLAIM_LIMIT, token, youtube.RENEW_BEFORE_SECONDS
+            self.db, self.platforms, now, CLAIM_LIMIT, token, youtube.RENEW_BEFORE_SECONDS
         )
         await asyncio.gather(*(self._handle(item, token) for item in work))
         await self._compare_lists()

@@ -59,6 +59,15 @@ RETURNING ps.platform, ps.channel_id, ps.topic, ps.status, ps.external_id, ps.at
             WHERE pc.platform = ps.platform AND pc.channel_id = ps.channel_id) AS linked
 """
 
+# A lease that ended before the platform verified its renewal: no message can come any more, so
+# the row stops counting as push (the worker polls at the ordinary interval), and the claim's
+# stuck-in-verification rule retries it as it does a new subscription.
+LAPSE = """
+UPDATE push_subscriptions SET
+    status = 'pending', reason = 'the lease ended before a renewal was verified', updated_at = now()
+WHERE platform = ANY($1::text[]) AND status = 'enabled' AND expires_at <= $2
+"""
+
 # A verification that arrived before this write (the challenge races the create's answer) has
 # enabled the same subscription already: pending does not undo it.
 FINISH = """
@@ -155,6 +164,10 @@ GET_SIGNING_KEY = "SELECT secret FROM push_secrets WHERE platform = $1"
 async def add_missing(db: Executor, topics: dict[Platform, tuple[str, ...]]) -> None:
     pairs = [(p.value, t) for p, ts in topics.items() for t in ts]
     await db.execute(ADD_MISSING, [p for p, _ in pairs], [t for _, t in pairs])
+
+
+async def lapse(db: Executor, platforms: Sequence[Platform], now: datetime) -> None:
+    await db.execute(LAPSE, [p.value for p in platforms], now)
 
 
 async def claim_work(

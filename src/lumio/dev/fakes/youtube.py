@@ -186,6 +186,9 @@ class FakeYouTubeState:
         self.hub_requests: list[tuple[str, str, str]] = []
         # A hub may grant a shorter lease than asked for (PuSH 0.4 §5.1); None grants the ask.
         self.hub_max_lease_seconds: int | None = None
+        # False: the hub takes requests (202) but never checks intent, as a hub that silently
+        # stopped would (PLATFORM_APIS.md §2.5); nothing it holds changes.
+        self.hub_verifies = True
         self.push = PushSender()
 
     # --- the WebSub hub (PLATFORM_APIS.md §2.5) ---
@@ -198,6 +201,8 @@ class FakeYouTubeState:
             self.hub_requests.append((mode, callback, topic))
             if self.hub_max_lease_seconds is not None:
                 lease = min(lease, self.hub_max_lease_seconds)
+            if not self.hub_verifies:
+                return
         challenge = secrets.token_urlsafe(16)
         query = urlencode({"hub.mode": mode, "hub.topic": topic, "hub.challenge": challenge,
                            "hub.lease_seconds": str(lease)})  # fmt: skip
