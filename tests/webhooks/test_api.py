@@ -205,3 +205,30 @@ async def test_another_accounts_webhook_is_not_found(
         answer = await graphql(client, stranger, _fill(op.graphql.replace("id2", "id"), values))
         assert answer["errors"][0]["extensions"]["code"] == "NOT_FOUND", answer
     assert (await client.get("/v1/webhooks", headers=stranger.bearer)).json() == []
+
+
+@pytest.mark.parametrize(
+    "mutation",
+    [
+        'updateWebhook(id: "{id}", url: "") { id }',
+        'updateWebhook(id: "{id}", events: []) { id }',
+        'createWebhook(url: "{url}", events: ["test"], description: "{long}") { id }',
+    ],
+)
+async def test_graphql_input_its_model_refuses_is_a_bad_request(
+    client: httpx.AsyncClient, factory: Factory, receiver: Receiver, mutation: str
+) -> None:
+    """Found by the fuzzer: arguments the input model refuses were an INTERNAL error."""
+    _, owner = await factory.account()
+    created = await create(client, owner, receiver.url + "/hook", description="kept")
+    filled = mutation.replace("{id}", created["id"]).replace("{url}", receiver.url + "/other")
+    answer = await graphql(
+        client, owner, "mutation { " + filled.replace("{long}", "d" * 501) + " }"
+    )
+    [error] = answer["errors"]
+    assert error["extensions"]["code"] == "BAD_REQUEST", answer
+    assert error["message"].startswith("invalid input: "), answer
+    listed = (await client.get("/v1/webhooks", headers=owner.bearer)).json()
+    assert [(w["id"], w["url"], w["description"]) for w in listed] == [
+        (created["id"], created["url"], "kept")
+    ]

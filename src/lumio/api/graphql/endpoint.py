@@ -28,6 +28,7 @@ from graphql import (
     specified_rules,
     validate,
 )
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -109,6 +110,10 @@ def _execution_error_json(error: GraphQLError) -> dict[str, Any]:
     original = error.original_error
     if isinstance(original, LumioError):
         return _error_json(error, original.code, original.detail)
+    if isinstance(original, ValidationError):
+        # A resolver's input model refused its arguments (an empty url, too many events): the
+        # client's mistake, said as REST says it, never an internal error.
+        return _error_json(error, BadRequest.code, _invalid_input(original))
     if isinstance(original, (RedisError, *DATABASE_DOWN)):
         log.warning("GraphQL resolver could not reach a backend: %r", original)
         return _error_json(error, Unavailable.code, UNAVAILABLE_MESSAGE)
@@ -116,6 +121,14 @@ def _execution_error_json(error: GraphQLError) -> dict[str, Any]:
         log.error("GraphQL resolver failed", exc_info=original)
         return _error_json(error, "INTERNAL", "internal error")
     return _error_json(error, BadRequest.code)
+
+
+def _invalid_input(error: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(part) for part in item['loc']) or 'input'}: {item['msg']}"
+        for item in error.errors(include_url=False)[:5]
+    ]
+    return "invalid input: " + "; ".join(problems)
 
 
 def _respond(body: dict[str, Any], status: int = 200) -> Response:
