@@ -39,6 +39,8 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
 
 def main() -> None:
     gc.callbacks.append(_on_gc)
+    if threshold := os.environ.get("BENCH_GC_THRESHOLD"):
+        gc.set_threshold(*(int(n) for n in threshold.split(",")))
     from lumio.cli import main as lumio_main
 
     sys.argv[0] = "lumio"
