@@ -16,14 +16,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import datetime as dt
 import json
 import os
 import platform as platform_module
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,29 +29,37 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 
+from bench import common
+from bench.common import (
+    RESULTS_DIR,
+    ROOT,
+    VENV_BIN,
+    BenchError,
+    Child,
+    Children,
+    cpu_seconds,
+    die_with_parent,
+    exit_status,
+    ignore_interrupts,
+    run_guarded,
+    spawn,
+    spawn_logged,
+)
 from lumio.accounts.passwords import hash_password
 from lumio.db.migrate import upgrade
-from lumio.db.pool import database_url_named
 from lumio.dev.fakes.server import free_port
 from lumio.embedded import embedded_services
 from lumio.kit.permissions import DEFAULT_ROLES, RoleName
 from lumio.kit.secrets import new_api_key, token_hash
 from lumio.platforms.base import Platform
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "bench" / "results"
-VENV_BIN = Path(sys.executable).parent
 
 GRAPHQL_QUERY = (
     "{ channelStatus { platform isOnline streamTitle category viewerCount startedAt updatedAt } }"
@@ -69,112 +75,25 @@ STOP_TIMEOUT = 10.0
 REQUEST_TIMEOUT_S = 5
 
 
-class BenchError(Exception):
-    """A failure the benchmark explains in one message (no traceback)."""
-
-
-# --- signals and processes ---------------------------------------------------------------------
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _catch_termination() -> None:
-    """Ctrl-C, SIGTERM and SIGHUP unwind as KeyboardInterrupt, so that every cleanup runs.
-
-    SIGINT too: a shell starts background jobs with it ignored, and the benchmark must stay
-    interruptible there.
-    """
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
-
-
-def _ignore_interrupts() -> None:
-    """While cleaning up, a second Ctrl-C must not leave servers or the database behind."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-
-
-def _die_with_parent() -> None:
-    """In a child, before exec: get SIGTERM if the benchmark dies without cleaning up (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def _spawn(
-    command: list[str], env: dict[str, str] | None = None, **kwargs: Any
-) -> subprocess.Popen[bytes]:
-    # A session of its own: Ctrl-C in the terminal reaches only the benchmark, which then stops
-    # its children in order.
-    return subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
-        **kwargs,
-    )
+# --- processes ---------------------------------------------------------------------------------
 
 
 @dataclass
-class Server:
-    name: str
+class Server(Child):
     port: int
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
 
 
-class Processes:
+class Processes(Children):
     """The servers the benchmark started; all stopped on exit (SIGTERM, then SIGKILL)."""
 
     def __init__(self) -> None:
-        self.servers: list[Server] = []
+        super().__init__(STOP_TIMEOUT, shield=False)
 
     def start(
         self, name: str, command: list[str], env: dict[str, str], log_dir: Path, port: int
     ) -> Server:
         log_path = log_dir / f"{name}.log"
-        with log_path.open("wb") as log:
-            process = _spawn(command, env, stdout=log, stderr=subprocess.STDOUT)
-        server = Server(name, port, process, log_path)
-        self.servers.append(server)
-        return server
-
-    def stop_all(self) -> None:
-        for server in reversed(self.servers):
-            if server.process.poll() is None:
-                server.process.terminate()
-        for server in reversed(self.servers):
-            try:
-                server.process.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                server.process.kill()
-                server.process.wait()
-        self.servers.clear()
-
-    def __enter__(self) -> Processes:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_all()
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    # After the command: state is field 3, utime field 14, stime field 15 (1-based).
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return self.add(Server(name, spawn_logged(command, env, log_path), log_path, port))
 
 
 def http_get(url: str, headers: dict[str, str] | None = None, body: bytes | None = None) -> Any:
@@ -210,68 +129,11 @@ def wait_ready(server: Server, path: str = "/healthz") -> None:
 
 
 BENCH_DATABASE_PREFIX = "lumio_apibench_"
-LOCAL_HOSTS = frozenset({None, "", "127.0.0.1", "localhost", "::1"})
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-async def _drop_stale_databases(conn: asyncpg.Connection) -> list[str]:
-    """Drop the databases of earlier runs on this machine that were killed (SIGKILL) midway.
-
-    A database is named after its run's process id; it is stale when that process is gone.
-    """
-    stale = []
-    rows = await conn.fetch(
-        "SELECT datname FROM pg_database WHERE datname LIKE $1", BENCH_DATABASE_PREFIX + "%"
-    )
-    for row in rows:
-        pid_text, _, rest = row["datname"].removeprefix(BENCH_DATABASE_PREFIX).partition("_")
-        if not rest:
-            continue
-        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
-            stale.append(row["datname"])
-    return stale
-
-
-@contextlib.contextmanager
-def bench_database(admin_url: str) -> Iterator[str]:
-    """A fresh database on the server of ``admin_url``, dropped on exit."""
-    name = f"{BENCH_DATABASE_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    local = urlsplit(admin_url).hostname in LOCAL_HOSTS
-
-    async def create() -> list[str]:
-        conn = await asyncpg.connect(admin_url, timeout=10, command_timeout=60)
-        try:
-            # Process ids say nothing about runs on other machines: only tidy a local server.
-            stale = await _drop_stale_databases(conn) if local else []
-            await conn.execute(f'CREATE DATABASE "{name}"')
-            return stale
-        finally:
-            await conn.close()
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(admin_url, timeout=10, command_timeout=60)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
-
-    stale = asyncio.run(create())
-    if stale:
-        print(f"dropped databases left by killed runs: {', '.join(stale)}", flush=True)
-    try:
-        yield database_url_named(admin_url, name)
-    finally:
-        asyncio.run(drop())
+def bench_database(admin_url: str) -> contextlib.AbstractContextManager[str]:
+    """This benchmark's database (sse_bench and history_bench use it too); the caller migrates."""
+    return common.bench_database(admin_url, BENCH_DATABASE_PREFIX, command_timeout=60)
 
 
 SEED_ACCOUNTS = """
@@ -549,7 +411,7 @@ class Wrk(LoadGenerator):
             text=True,
             timeout=duration + 60,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
             check=False,
         )
         cpu = _child_cpu_seconds() - cpu_before
@@ -601,7 +463,7 @@ class PythonLoadGenerator(LoadGenerator):
             text=True,
             timeout=duration + 60,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
             check=False,
         )
         cpu = _child_cpu_seconds() - cpu_before
@@ -652,7 +514,7 @@ def profile(
     """
     folded = out.with_suffix(".folded")
     pid = target.server.process.pid
-    recorder = _spawn(
+    recorder = spawn(
         [
             py_spy,
             "record",
@@ -673,9 +535,9 @@ def profile(
     )
     try:
         time.sleep(0.5)  # let py-spy attach
-        cpu_before = process_cpu_seconds(pid)
+        cpu_before = cpu_seconds(pid)
         measurement = load.run(target, duration)
-        measurement.server_cpu_s = process_cpu_seconds(pid) - cpu_before
+        measurement.server_cpu_s = cpu_seconds(pid) - cpu_before
         recorder.wait(duration + 30)
     finally:
         if recorder.poll() is None:
@@ -958,9 +820,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 for target in targets:
                     if args.warmup:
                         load.run(target, args.warmup)
-                    cpu_before = process_cpu_seconds(target.server.process.pid)
+                    cpu_before = cpu_seconds(target.server.process.pid)
                     m = load.run(target, args.duration)
-                    m.server_cpu_s = process_cpu_seconds(target.server.process.pid) - cpu_before
+                    m.server_cpu_s = cpu_seconds(target.server.process.pid) - cpu_before
                     if m.requests == 0:
                         raise BenchError(f"no request to {target.label} completed")
                     rounds[target.name].append(m)
@@ -985,7 +847,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             api_log = api.log_tail(50)
             baseline_log = baseline.log_tail(50)
         finally:
-            _ignore_interrupts()
+            ignore_interrupts()
 
     summary: dict[str, Any] = {}
     for target in targets:
@@ -1137,20 +999,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    _catch_termination()
-    try:
-        result = measure(args)
-    except KeyboardInterrupt:
-        print("\ninterrupted: servers stopped, database dropped", file=sys.stderr)
-        return 130
-    except BenchError as error:
-        print(f"\nerror: {error}\n(servers stopped, database dropped)", file=sys.stderr)
-        return 2
+    result = run_guarded(lambda: measure(args), "servers stopped, database dropped")
+    if isinstance(result, int):
+        return result
     print_report(result)
     print_profiles(result)
-    if args.fail_on_miss and not all(check["pass"] for check in result["checks"]):
-        return 1
-    return 0
+    return exit_status(result["checks"], args.fail_on_miss)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ from uuid import UUID
 import asyncpg
 
 from bench import stubs
-from bench.api_bench import Processes, bench_database, process_cpu_seconds, wait_ready
+from bench.api_bench import Processes, bench_database, wait_ready
+from bench.common import RESULTS_DIR, ROOT, cpu_seconds
 from bench.stubs import BenchClock
 from lumio.accounts import service as accounts
 from lumio.auth.service import create_api_key
@@ -56,8 +57,6 @@ from lumio.platforms.base import (
     ObservationKind,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "bench" / "results"
 CPU_TARGET = 1.25
 P99_TARGET_MS = 20.0
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -205,13 +204,13 @@ def _load(
         "host": "127.0.0.1", "port": port, "connections": args.connections,
         "duration": args.duration, "timeout": 5.0, "requests": [request],
     }))  # fmt: skip
-    cpu_before = process_cpu_seconds(pid)
+    cpu_before = cpu_seconds(pid)
     done = subprocess.run(
         [sys.executable, "-m", "bench.loadgen", str(config)],
         cwd=ROOT, capture_output=True, text=True, timeout=args.duration + 60, check=True,
     )  # fmt: skip
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    cpu = process_cpu_seconds(pid) - cpu_before
+    cpu = cpu_seconds(pid) - cpu_before
     # Contention-proof: what one request costs the API process, whatever else runs.
     result["api_cpu_ms_per_request"] = cpu / max(result["requests"], 1) * 1e3
     return result

@@ -42,7 +42,8 @@ import httpx
 import orjson
 from redis.asyncio import Redis
 
-from bench.worker_bench import ROOT, bench_database, cpu_seconds
+from bench.common import RESULTS_DIR, cpu_seconds
+from bench.worker_bench import bench_database
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.wakeups import follow_wakes
 from lumio.detection.worker import PlatformPoller, PollerConfig, Worker
@@ -68,7 +69,6 @@ from lumio.kit.settings import (
 from lumio.platforms.base import Platform
 from lumio.platforms.registry import build_adapter
 
-RESULTS_DIR = ROOT / "bench" / "results"
 LUMIO = [sys.executable, "-c", "from lumio.cli import main; main()"]
 SECRET = "bench-eventsub-secret-0123"
 FIRST_ID = 500_000_000

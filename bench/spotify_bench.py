@@ -26,13 +26,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import datetime as dt
 import itertools
 import json
 import os
 import random
-import re
 import signal
 import statistics
 import subprocess
@@ -51,6 +49,19 @@ import asyncpg
 import httpx
 from redis import Redis
 
+from bench.common import (
+    RESULTS_DIR,
+    ROOT,
+    VENV_BIN,
+    BenchError,
+    Child,
+    cpu_seconds,
+    create_database,
+    drop_database,
+    interrupt,
+    memory_mb,
+    spawn_logged,
+)
 from lumio.db.migrate import upgrade
 from lumio.dev.fakes.server import free_port
 from lumio.dev.fakes.spotify import (
@@ -69,19 +80,12 @@ from lumio.spotify.linking.crypto import (
 from lumio.spotify.now_playing import now_playing_key
 from lumio.spotify.poller.budget import BUDGET_KEY
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "bench" / "results"
-VENV_BIN = Path(sys.executable).parent
 CLIENT_ID = "bench-spotify"
 CLIENT_SECRET = "bench-spotify-secret"
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 # The share of gaps allowed over 1.5 x the interval for "sustained".
 LATE_SHARE_TARGET = 0.01
-
-
-class BenchError(Exception):
-    """A failure the benchmark explains in one message."""
 
 
 def user_id(n: int) -> str:
@@ -180,74 +184,15 @@ def serve_fake(port: int, accounts: int, seed: int, interval: float) -> None:
 # --- processes ----------------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """In a child, before exec: get SIGTERM if the benchmark dies without cleaning up (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def tail(self, lines: int = 20) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        return ""
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise BenchError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 @contextlib.contextmanager
 def child(name: str, command: list[str], env: dict[str, str], log_dir: Path) -> Iterator[Child]:
     log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent,
-        )
-    started = Child(name, process, log_path)
+    process = spawn_logged(command, env, log_path, stdin=subprocess.DEVNULL)
+    started = Child(name, process, log_path, tail_lines=20)
     try:
         yield started
     finally:
-        started.stop()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return {}
-    found = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB$", text, re.MULTILINE))
-    return {key: int(value) / 1024 for key, value in found.items()}
+        started.stop(STOP_TIMEOUT)
 
 
 def load_average() -> list[float]:
@@ -261,22 +206,6 @@ def load_average() -> list[float]:
 
 def with_path(url: str, path: str) -> str:
     return urlunsplit(urlsplit(url)._replace(path=path))
-
-
-async def create_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url, timeout=10)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url, timeout=10)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 SEED_ACCOUNTS = """
@@ -513,7 +442,7 @@ def run(args: argparse.Namespace) -> int:
                     ) as worker:
                         figures = measure(args, fake_url, fake, worker, started)
                         if args.show_logs:
-                            print(worker.tail(40))
+                            print(worker.log_tail(40))
                     load_after = load_average()
                 print_figures(figures, load_before, load_after)
                 RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -564,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "fake":
         serve_fake(args.port, args.accounts, args.seed, args.interval)
         return 0
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         return run(args)
     except BenchError as error:

@@ -45,24 +45,27 @@ from typing import IO, Any, cast
 import orjson
 
 from bench.api_bench import (
-    RESULTS_DIR,
-    ROOT,
-    VENV_BIN,
-    BenchError,
     Measurement,
     Processes,
     Server,
     Target,
-    _catch_termination,
-    _die_with_parent,
-    _spawn,
     bench_database,
     choose_load_generator,
     git_revision,
-    process_cpu_seconds,
     seed,
     summarise_folded,
     wait_ready,
+)
+from bench.common import (
+    RESULTS_DIR,
+    ROOT,
+    VENV_BIN,
+    BenchError,
+    cpu_seconds,
+    die_with_parent,
+    exit_status,
+    run_guarded,
+    spawn,
 )
 from bench.loadgen import percentile
 from lumio.db.migrate import upgrade
@@ -268,7 +271,7 @@ class ClientProcesses:
                     stdout=subprocess.PIPE,
                     text=True,
                     start_new_session=True,
-                    preexec_fn=_die_with_parent,
+                    preexec_fn=die_with_parent,
                 )
             )
 
@@ -345,9 +348,9 @@ async def publish_events(
 
 
 def measure_status(load: Any, target: Target, duration: int, api: Server) -> Measurement:
-    cpu = process_cpu_seconds(api.process.pid)
+    cpu = cpu_seconds(api.process.pid)
     m: Measurement = load.run(target, duration)
-    m.server_cpu_s = process_cpu_seconds(api.process.pid) - cpu
+    m.server_cpu_s = cpu_seconds(api.process.pid) - cpu
     return m
 
 
@@ -441,7 +444,7 @@ def py_spy(
     folded = RESULTS_DIR / f"sse_bench-{os.getpid()}-{phase}.folded"
     command = [args.py_spy, "record", "--pid", str(pid), "--duration", str(seconds)]
     command += ["--rate", "250", "--gil", "--format", "raw", "--output", str(folded)]
-    recorder = _spawn(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    recorder = spawn(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         time.sleep(0.5)
         yield
@@ -515,24 +518,24 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         }
         print(f"memory: {json.dumps(result['memory'])}", flush=True)
 
-        cpu = process_cpu_seconds(pid)
+        cpu = cpu_seconds(pid)
         windows = {"ramp": (started, time.monotonic())}
         idle_from = time.monotonic()
         with py_spy(args, pid, args.idle, "idle", result):
             time.sleep(args.idle)
         windows["idle"] = (idle_from, time.monotonic())
-        idle_cpu = (process_cpu_seconds(pid) - cpu) / args.idle
+        idle_cpu = (cpu_seconds(pid) - cpu) / args.idle
         result["idle"] = {"api_cpu_share_of_a_core": round(idle_cpu, 3)}
         print(f"idle with {connected:,} streams: API at {idle_cpu:.1%} of a core", flush=True)
 
         accounts = seeded.account_ids
-        cpu = process_cpu_seconds(pid)
+        cpu = cpu_seconds(pid)
         load_from = time.monotonic()
         with py_spy(args, pid, args.duration, "load", result):
             window = load_window(args, load, target, api, redis_url, accounts)
             status, published = asyncio.run(window)
         windows["load"] = (load_from, time.monotonic())
-        window_cpu = (process_cpu_seconds(pid) - cpu) / args.duration
+        window_cpu = (cpu_seconds(pid) - cpu) / args.duration
         time.sleep(1)  # the last events' way to the clients
         client_results = clients.stop()
         result["status_with_streams"] = _status_summary(status)
@@ -674,23 +677,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    _catch_termination()
-    try:
-        result = measure(args)
-    except KeyboardInterrupt:
-        print("\ninterrupted: processes stopped, database dropped", file=sys.stderr)
-        return 130
-    except BenchError as error:
-        print(f"\nerror: {error}\n(processes stopped, database dropped)", file=sys.stderr)
-        return 2
+    result = run_guarded(lambda: measure(args), "processes stopped, database dropped")
+    if isinstance(result, int):
+        return result
     print_report(result)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     out = RESULTS_DIR / f"sse_bench-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps(result, indent=2, default=str))
     print(f"\nresults: {out}")
-    if args.fail_on_miss and not all(c["pass"] for c in result["checks"]):
-        return 1
-    return 0
+    return exit_status(result["checks"], args.fail_on_miss)
 
 
 if __name__ == "__main__":

@@ -26,14 +26,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import datetime as dt
 import json
 import os
 import platform as platform_module
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import tempfile
@@ -43,7 +41,6 @@ from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,22 +48,29 @@ import asyncpg
 import httpx
 from redis import Redis
 
+from bench import common
+from bench.common import (
+    RESULTS_DIR,
+    ROOT,
+    VENV_BIN,
+    BenchError,
+    Child,
+    cpu_seconds,
+    exit_status,
+    memory_mb,
+    run_guarded,
+    spawn_logged,
+)
 from bench.fakes_server import FIRST_ID, YOUTUBE_QUOTA
 from lumio.channel_status import repository as status
 from lumio.channel_status.schemas import OfflineWrite, OnlineWrite
-from lumio.db.migrate import upgrade
 from lumio.db.pool import (
     create_pool,
-    database_url_named,
 )
 from lumio.dev.fakes import kick, trovo, twitch, youtube
 from lumio.dev.fakes.server import free_port
 from lumio.embedded import embedded_services
 from lumio.platforms.base import Platform
-
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = ROOT / "bench" / "results"
-VENV_BIN = Path(sys.executable).parent
 
 # Issue 3's targets. Requests per channel per cycle: poll requests / channel polls.
 REQUEST_TARGETS = {Platform.TWITCH: 0.01, Platform.KICK: 0.02, Platform.YOUTUBE: 0.02}
@@ -86,195 +90,30 @@ SPREAD_SLICES = 20
 LATENESS_TARGET = 0.10
 
 
-class BenchError(Exception):
-    """A failure the benchmark explains in one message (no traceback)."""
+# --- processes and the database ----------------------------------------------------------------
 
 
-# --- signals and processes ---------------------------------------------------------------------
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-def _catch_termination() -> None:
-    """Ctrl-C, SIGTERM and SIGHUP unwind as KeyboardInterrupt, so that every cleanup runs."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGHUP, _interrupt)
-
-
-def _ignore_interrupts() -> None:
-    """While cleaning up, a second Ctrl-C must not leave processes or the database behind."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, signal.SIG_IGN)
-
-
-def _die_with_parent() -> None:
-    """In a child, before exec: get SIGTERM if the benchmark dies without cleaning up (Linux)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def check_alive(self) -> None:
-        if self.process.poll() is not None:
-            raise BenchError(
-                f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
-            )
-
-
-class Children:
-    """The processes the benchmark started; all stopped on exit (SIGTERM, then SIGKILL).
-
-    Started outside any event loop: with no other thread alive, ``preexec_fn`` is safe.
-    """
+class Children(common.Children):
+    """The processes the benchmark started, logging into ``log_dir``; stopped on exit."""
 
     def __init__(self, log_dir: Path) -> None:
+        super().__init__(STOP_TIMEOUT)
         self.log_dir = log_dir
-        self.started: list[Child] = []
 
     def start(self, name: str, command: list[str], env: dict[str, str]) -> Child:
         log_path = self.log_dir / f"{name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                # A session of its own: Ctrl-C reaches only the benchmark, which stops it in order.
-                start_new_session=True,
-                preexec_fn=_die_with_parent,
-            )
-        child = Child(name, process, log_path)
-        self.started.append(child)
-        return child
-
-    def stop(self, child: Child) -> int:
-        if child.process.poll() is None:
-            child.process.terminate()
-        try:
-            return child.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            child.process.kill()
-            return child.process.wait()
-
-    def stop_all(self) -> None:
-        for child in reversed(self.started):
-            if child.process.poll() is None:
-                child.process.terminate()
-        for child in reversed(self.started):
-            self.stop(child)
-        self.started.clear()
-
-    def __enter__(self) -> Children:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        _ignore_interrupts()
-        self.stop_all()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def memory_mb(pid: int) -> dict[str, float]:
-    """Resident set now (VmRSS) and its peak so far (VmHWM), in MB; empty when unreadable."""
-    try:
-        text = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return {}
-    found = dict(re.findall(r"^(VmRSS|VmHWM):\s+(\d+) kB$", text, re.MULTILINE))
-    return {key: int(value) / 1024 for key, value in found.items()}
-
-
-# --- the database and Redis --------------------------------------------------------------------
+        process = spawn_logged(command, env, log_path, stdin=subprocess.DEVNULL)
+        return self.add(Child(name, process, log_path))
 
 
 BENCH_DATABASE_PREFIX = "lumio_workerbench_"
-LOCAL_HOSTS = frozenset({None, "", "127.0.0.1", "localhost", "::1"})
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-async def _drop_stale_databases(conn: asyncpg.Connection) -> list[str]:
-    """Drop the databases of earlier runs on this machine that were killed (SIGKILL) midway.
-
-    A database is named after its run's process id; it is stale when that process is gone.
-    """
-    stale = []
-    rows = await conn.fetch(
-        "SELECT datname FROM pg_database WHERE datname LIKE $1", BENCH_DATABASE_PREFIX + "%"
+def bench_database(admin_url: str) -> contextlib.AbstractContextManager[str]:
+    """This benchmark's database (push_bench uses it too), migrated, dropped on exit."""
+    return common.bench_database(
+        admin_url, BENCH_DATABASE_PREFIX, command_timeout=120, migrate=True, shield=True
     )
-    for row in rows:
-        pid_text, _, rest = row["datname"].removeprefix(BENCH_DATABASE_PREFIX).partition("_")
-        if rest and pid_text.isdigit() and not _pid_alive(int(pid_text)):
-            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
-            stale.append(row["datname"])
-    return stale
-
-
-async def _create_database(admin_url: str, name: str) -> list[str]:
-    conn = await asyncpg.connect(admin_url, timeout=10, command_timeout=120)
-    try:
-        # Process ids say nothing about runs on other machines: only tidy a local server.
-        local = urlsplit(admin_url).hostname in LOCAL_HOSTS
-        stale = await _drop_stale_databases(conn) if local else []
-        await conn.execute(f'CREATE DATABASE "{name}"')
-        return stale
-    finally:
-        await conn.close()
-
-
-async def _drop_database(admin_url: str, name: str) -> None:
-    conn = await asyncpg.connect(admin_url, timeout=10, command_timeout=120)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-@contextlib.contextmanager
-def bench_database(admin_url: str) -> Iterator[str]:
-    """A fresh database on the server of ``admin_url``, migrated, dropped on exit."""
-    name = f"{BENCH_DATABASE_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    stale = asyncio.run(_create_database(admin_url, name))
-    if stale:
-        print(f"dropped databases left by killed runs: {', '.join(stale)}", flush=True)
-    try:
-        url = database_url_named(admin_url, name)
-        upgrade(url)
-        yield url
-    finally:
-        _ignore_interrupts()
-        asyncio.run(_drop_database(admin_url, name))
 
 
 def redis_url_with_db(url: str, db: int) -> str:
@@ -1187,24 +1026,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    _catch_termination()
-    try:
-        raw = measure(args)
-    except KeyboardInterrupt:
-        print("\ninterrupted: processes stopped, database dropped", file=sys.stderr)
-        return 130
-    except BenchError as error:
-        print(f"\nerror: {error}\n(processes stopped, database dropped)", file=sys.stderr)
-        return 2
+    raw = run_guarded(lambda: measure(args), "processes stopped, database dropped")
+    if isinstance(raw, int):
+        return raw
     result = summarise(raw, args)
     print_report(result)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"worker_bench-{result['started']}.json"
     path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"\nresults: {path.relative_to(ROOT)}")
-    if args.fail_on_miss and not all(check["pass"] for check in result["checks"]):
-        return 1
-    return 0
+    return exit_status(result["checks"], args.fail_on_miss)
 
 
 if __name__ == "__main__":
