@@ -54,7 +54,6 @@ from bench.common import (
     spawn_logged,
 )
 from lumio.accounts.passwords import hash_password
-from lumio.db.migrate import upgrade
 from lumio.dev.fakes.server import free_port
 from lumio.embedded import embedded_services
 from lumio.kit.permissions import DEFAULT_ROLES, RoleName
@@ -132,8 +131,8 @@ BENCH_DATABASE_PREFIX = "lumio_apibench_"
 
 
 def bench_database(admin_url: str) -> contextlib.AbstractContextManager[str]:
-    """This benchmark's database (sse_bench and history_bench use it too); the caller migrates."""
-    return common.bench_database(admin_url, BENCH_DATABASE_PREFIX, command_timeout=60)
+    """This benchmark's database (sse_bench and history_bench use it too), migrated."""
+    return common.bench_database(admin_url, BENCH_DATABASE_PREFIX, command_timeout=60, migrate=True)
 
 
 SEED_ACCOUNTS = """
@@ -369,6 +368,24 @@ class LoadGenerator:
     def describe(self) -> str:
         raise NotImplementedError
 
+    @staticmethod
+    def _run_timed(
+        command: list[str], duration: int
+    ) -> tuple[subprocess.CompletedProcess[str], float]:
+        """Run the load generator to its end; also its CPU seconds, which the report shows."""
+        cpu_before = _child_cpu_seconds()
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+            check=False,
+        )
+        return done, _child_cpu_seconds() - cpu_before
+
 
 class Wrk(LoadGenerator):
     name = "wrk"
@@ -403,18 +420,7 @@ class Wrk(LoadGenerator):
             str(self._script(target)),
             target.url + "/",
         ]
-        cpu_before = _child_cpu_seconds()
-        done = subprocess.run(
-            command,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=duration + 60,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-            check=False,
-        )
-        cpu = _child_cpu_seconds() - cpu_before
+        done, cpu = self._run_timed(command, duration)
         lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH_RESULT ")]
         if done.returncode != 0 or not lines:
             raise BenchError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -455,18 +461,7 @@ class PythonLoadGenerator(LoadGenerator):
                 }
             )
         )
-        cpu_before = _child_cpu_seconds()
-        done = subprocess.run(
-            [sys.executable, "-m", "bench.loadgen", str(config)],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=duration + 60,
-            start_new_session=True,
-            preexec_fn=die_with_parent,
-            check=False,
-        )
-        cpu = _child_cpu_seconds() - cpu_before
+        done, cpu = self._run_timed([sys.executable, "-m", "bench.loadgen", str(config)], duration)
         if done.returncode != 0:
             raise BenchError(f"loadgen failed ({done.returncode}):\n{done.stderr[-3000:]}")
         raw = json.loads(done.stdout.strip().splitlines()[-1])
@@ -761,7 +756,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 embedded_services(work_dir / "embedded", env_db, env_redis)
             )
             database_url = stack.enter_context(bench_database(admin_url))
-            upgrade(database_url)
             seeded = asyncio.run(seed(database_url, args.accounts, args.keys))
             print(
                 f"seeded in {seeded.seconds:.1f} s: "

@@ -42,7 +42,6 @@ from bench.common import RESULTS_DIR, ROOT, cpu_seconds
 from bench.stubs import BenchClock
 from lumio.accounts import service as accounts
 from lumio.auth.service import create_api_key
-from lumio.db.migrate import upgrade
 from lumio.db.pool import create_pool
 from lumio.detection.metrics import WorkerMetrics
 from lumio.detection.state_machine import DetectorConfig, PollIntervals
@@ -247,7 +246,6 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         url = stack.enter_context(bench_database(admin_url))
-        upgrade(url)
 
         async def database_part() -> tuple[dict[str, float], list[Cycle], str, list[UUID]]:
             db = await create_pool(url, min_size=2, max_size=10)

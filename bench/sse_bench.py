@@ -68,7 +68,6 @@ from bench.common import (
     spawn,
 )
 from bench.loadgen import percentile
-from lumio.db.migrate import upgrade
 from lumio.dev.fakes.server import free_port
 from lumio.embedded import embedded_services
 from lumio.events.schemas import Reason, StatusEvent
@@ -472,7 +471,6 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             embedded_services(work_dir / "embedded", env_db, env_redis)
         )
         database_url = stack.enter_context(bench_database(admin_url))
-        upgrade(database_url)
         seeded = asyncio.run(seed(database_url, args.clients, args.clients))
         print(
             f"seeded {args.clients:,} accounts with a key each in {seeded.seconds:.1f} s",
