@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import asyncpg
@@ -71,13 +72,22 @@ async def _on_lumio_error(_: Request, exc: Exception) -> Response:
     return lumio_problem(exc)
 
 
+def validation_detail(errors: Iterable[Mapping[str, Any]], unplaced: str = "") -> str:
+    """``place: message`` of each validation error (pydantic's shape), as REST and GraphQL say
+    them; ``unplaced`` names the place of an error about the input as a whole."""
+    return "; ".join(
+        f"{'.'.join(map(str, e.get('loc', ()))) or unplaced}: {e.get('msg', 'invalid')}"
+        for e in errors
+    )
+
+
 async def _on_validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"location": list(e.get("loc", ())), "message": e.get("msg", "invalid")}
         for e in exc.errors()
     ]
-    detail = "; ".join(f"{'.'.join(map(str, e['location']))}: {e['message']}" for e in errors)
+    detail = validation_detail(exc.errors())
     return problem(400, "BAD_REQUEST", "Bad request", detail, {"errors": errors})
 
 

@@ -38,7 +38,7 @@ from lumio.api.graphql.limits import StorableStrings, depth_limit, root_field_li
 from lumio.api.graphql.schema import schema as strawberry_schema
 from lumio.kit.errors import BadRequest, LumioError, Unavailable
 from lumio.kit.graphql import Context
-from lumio.kit.problems import DATABASE_DOWN
+from lumio.kit.problems import DATABASE_DOWN, validation_detail
 from lumio.kit.request_auth import authenticate_request
 from lumio.kit.resources import resources_of
 from lumio.kit.text import NOT_STORABLE, all_storable, storable
@@ -124,11 +124,7 @@ def _execution_error_json(error: GraphQLError) -> dict[str, Any]:
 
 
 def _invalid_input(error: ValidationError) -> str:
-    problems = [
-        f"{'.'.join(str(part) for part in item['loc']) or 'input'}: {item['msg']}"
-        for item in error.errors(include_url=False)[:5]
-    ]
-    return "invalid input: " + "; ".join(problems)
+    return "invalid input: " + validation_detail(error.errors(include_url=False)[:5], "input")
 
 
 def _respond(body: dict[str, Any], status: int = 200) -> Response:
