@@ -17,13 +17,14 @@ from lumio import __version__
 from lumio.api import openapi
 from lumio.api.docs import router as docs_router
 from lumio.api.graphql.endpoint import GraphQLEndpoint
+from lumio.api.hot import HotRoutes, LumioAPI
 from lumio.api.routes import pages, v1, webhooks
 from lumio.auth.service import authenticate
 from lumio.auth.tasks import SessionSweeper
 from lumio.channel_status.endpoints import channel_status_route
 from lumio.kit.health import answer_within
 from lumio.kit.loops import running
-from lumio.kit.middleware import RequestGuards
+from lumio.kit.middleware import RequestChecks, RequestGuards
 from lumio.kit.problems import DATABASE_DOWN, install_problem_handlers
 from lumio.kit.resources import Resources, create_redis, open_resources, resources_of
 from lumio.kit.settings import Settings
@@ -89,7 +90,7 @@ async def live_hub(settings: Settings) -> AsyncIterator[LiveHub]:
 GC_THRESHOLDS = (20_000, 20, 100)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(settings: Settings) -> LumioAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings, authenticate) as resources, live_hub(settings) as hub:
@@ -104,7 +105,7 @@ def create_app(settings: Settings) -> FastAPI:
                 app.state.session_sweeper = sweeper
                 yield
 
-    app = FastAPI(
+    app = LumioAPI(
         title="Lumio channel status",
         version=__version__,
         lifespan=lifespan,
@@ -128,6 +129,7 @@ def create_app(settings: Settings) -> FastAPI:
         settings.api.graphql_max_root_fields,
     )
     app.add_route("/graphql", graphql.handle, methods=["GET", "POST"], include_in_schema=False)
+    app.hot_routes = hot_routes(settings, graphql)
     app.include_router(v1)
     app.include_router(pages)
     app.include_router(docs_router)
@@ -135,3 +137,17 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(webhooks)
     app.add_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
     return app
+
+
+def hot_routes(settings: Settings, graphql: GraphQLEndpoint) -> HotRoutes:
+    """The two routes every client polls, answered ahead of FastAPI's layers (lumio.api.hot);
+    their routes above still answer HEAD, 405 and a mounted app."""
+    checks = RequestChecks(
+        settings.api.max_body_bytes,
+        settings.api.http_max_header_bytes,
+        settings.api.http_max_headers,
+    )
+    hot = HotRoutes(checks)
+    hot.add("/v1/channel-status", channel_status_route, ("GET",))
+    hot.add("/graphql", graphql.handle, ("GET", "POST"))
+    return hot

@@ -21,8 +21,9 @@ async def channel_status_route(request: Request) -> Response:
     """The same handler as a plain Starlette route, mounted ahead of the FastAPI one.
 
     This is the hottest endpoint; FastAPI's per-route machinery (dependency solving, nested
-    routers) costs ~80 µs a request here, a third of the whole (bench/README.md). The FastAPI
-    route below stays for the OpenAPI document; errors go through the same app handlers.
+    routers) costs ~80 µs a request here, a third of the whole (bench/README.md); the app
+    answers it ahead of its middleware too (lumio.api.hot). The FastAPI route below stays for
+    the OpenAPI document; errors go through the same app handlers.
     """
     principal = await authenticate_request(request, request.method)
     rows = await service.read_channel_status(resources_of(request).db, principal)

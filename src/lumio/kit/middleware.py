@@ -24,20 +24,28 @@ class RequestGuards:
 
     def __init__(self, app: ASGIApp, max_body_bytes: int, max_head_bytes: int, max_headers: int):
         self.app = app
-        self.body_limit = max_body_bytes
-        self.head_limits = HeadLimits(max_head_bytes, max_headers)
+        self.checks = RequestChecks(max_body_bytes, max_head_bytes, max_headers)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
-        elif (
-            not await self.head_limits.passed(scope, send)
-            or not await _storable(scope, send)
-            or (receive_body := await limited_body(scope, receive, send, self.body_limit)) is None
-        ):
-            return
-        else:
-            await self.app(scope, receive_body, _no_store_by_default(send))
+        elif (receive_body := await self.checks.admit(scope, receive, send)) is not None:
+            await self.app(scope, receive_body, no_store_by_default(send))
+
+
+class RequestChecks:
+    """The checks of :class:`RequestGuards`, for a caller that answers a request itself (the
+    API's hot routes, lumio.api.hot)."""
+
+    def __init__(self, max_body_bytes: int, max_head_bytes: int, max_headers: int) -> None:
+        self.body_limit = max_body_bytes
+        self.head_limits = HeadLimits(max_head_bytes, max_headers)
+
+    async def admit(self, scope: Scope, receive: Receive, send: Send) -> Receive | None:
+        """The request's ``receive`` when it passed, or None once it has been answered."""
+        if not await self.head_limits.passed(scope, send) or not await _storable(scope, send):
+            return None
+        return await limited_body(scope, receive, send, self.body_limit)
 
 
 async def limited_body(scope: Scope, receive: Receive, send: Send, limit: int) -> Receive | None:
@@ -152,7 +160,7 @@ class HeadLimits:
         return False
 
 
-def _no_store_by_default(send: Send) -> Send:
+def no_store_by_default(send: Send) -> Send:
     """``Cache-Control: no-store`` on every answer that sets no caching of its own.
 
     API answers carry secrets (a new key, the CSRF token) or personal data; only the dashboard's

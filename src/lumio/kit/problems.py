@@ -54,7 +54,8 @@ def problem(
     body.update(code=code, detail=detail)
     if extra:
         body.update(extra)
-    headers = dict(headers or {})
+    # Set here too: a 500 is answered outside the middleware that sets it on other answers.
+    headers = {"Cache-Control": "no-store", **(headers or {})}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="lumio"'
     return Response(orjson.dumps(body), status, headers=headers, media_type=PROBLEM_JSON)
