@@ -815,8 +815,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     if args.warmup:
                         load.run(target, args.warmup)
                     cpu_before = cpu_seconds(target.server.process.pid)
+                    ticks_before = common.cpu_ticks()
                     m = load.run(target, args.duration)
                     m.server_cpu_s = cpu_seconds(target.server.process.pid) - cpu_before
+                    m.extra["steal_percent"] = common.steal_percent(
+                        ticks_before, common.cpu_ticks()
+                    )
                     if m.requests == 0:
                         raise BenchError(f"no request to {target.label} completed")
                     rounds[target.name].append(m)
@@ -826,7 +830,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                         f"round {round_number}: {target.label:<30} {fmt_int(m.rps):>7} req/s  "
                         f"p50 {m.p50_ms:.2f} ms  p99 {m.p99_ms:.2f} ms  "
                         f"server CPU {m.server_cpu_us_per_request:.0f} us/req  errors {m.errors}  "
-                        f"ratio {ratios[target.name][-1]:.2f}",
+                        f"ratio {ratios[target.name][-1]:.2f}  "
+                        f"steal {m.extra['steal_percent']:.1f} %",
                         flush=True,
                     )
 

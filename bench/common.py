@@ -206,6 +206,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """The machine's (all, stolen) CPU ticks so far (Linux /proc/stat; zeros elsewhere).
+
+    Steal is time the hypervisor gave this VM's CPUs to others: a round measured while it is
+    high ran on a slower machine than its neighbours, whatever the code does."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return 0, 0
+    return sum(fields[:8]), fields[7] if len(fields) > 7 else 0
+
+
+def steal_percent(before: tuple[int, int], after: tuple[int, int]) -> float:
+    ticks = after[0] - before[0]
+    return 100.0 * (after[1] - before[1]) / ticks if ticks > 0 else 0.0
+
+
 def memory_mb(pid: int) -> dict[str, float]:
     """Resident set now (VmRSS) and its peak so far (VmHWM), in MB; empty when unreadable."""
     try:
