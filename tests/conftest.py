@@ -7,6 +7,7 @@ starts from empty tables.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -105,10 +106,19 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
         yield application
 
 
+@contextlib.asynccontextmanager
+async def asgi_client(
+    app: FastAPI, base_url: str = "http://lumio.test", raise_app_exceptions: bool = True
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client calling ``app`` in this process."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
+    async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+        yield client
+
+
 @pytest.fixture
 async def api(app: FastAPI, db: asyncpg.Pool) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://lumio.test") as client:
+    async with asgi_client(app) as client:
         yield client
 
 

@@ -14,7 +14,7 @@ from lumio.api.hot import LumioAPI
 from lumio.channel_status import service
 from lumio.kit.settings import Settings
 from tests.auth.test_sessions import problem
-from tests.conftest import Factory
+from tests.conftest import Factory, asgi_client
 
 STATUS_QUERY = {"query": "{ channelStatus { platform isOnline streamTitle viewerCount } }"}
 
@@ -28,8 +28,7 @@ async def own_app(settings: Settings) -> AsyncIterator[LumioAPI]:
 
 @pytest.fixture
 async def client(own_app: LumioAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=own_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://lumio.test") as client:
+    async with asgi_client(own_app) as client:
         yield client
 
 
@@ -122,8 +121,7 @@ async def test_a_database_outage_is_503_and_a_bug_a_bare_500(
         raise ConnectionRefusedError("connection refused")
 
     monkeypatch.setattr(service, "read_channel_status", down)
-    transport = httpx.ASGITransport(app=own_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://lumio.test") as client:
+    async with asgi_client(own_app, raise_app_exceptions=False) as client:
         hot, full = await _both_ways(
             own_app, client, "GET", "/v1/channel-status", headers=owner.bearer
         )
@@ -141,7 +139,6 @@ async def test_a_database_outage_is_503_and_a_bug_a_bare_500(
     _same(hot, full)
     assert "secret" not in hot.text
     # As Starlette's ServerErrorMiddleware does: answered, then raised for the server's log.
-    strict = httpx.ASGITransport(app=own_app)
-    async with httpx.AsyncClient(transport=strict, base_url="http://lumio.test") as client:
+    async with asgi_client(own_app) as client:
         with pytest.raises(RuntimeError, match="secret internals"):
             await client.get("/v1/channel-status", headers=owner.bearer)

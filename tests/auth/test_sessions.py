@@ -21,7 +21,7 @@ from lumio.api.app import create_app
 from lumio.kit.permissions import RoleName
 from lumio.kit.settings import Settings
 from lumio.manual_connect.service import manual_key
-from tests.conftest import Factory, Member
+from tests.conftest import Factory, Member, asgi_client
 from tests.waiting import eventually
 
 PROBLEM_JSON = "application/problem+json"
@@ -125,10 +125,11 @@ async def active_account_of(db: asyncpg.Pool, token: str) -> UUID | None:
 async def client_on(app_settings: Settings, base_url: str) -> AsyncIterator[httpx.AsyncClient]:
     """A client on an API process of its own (its own credential cache), built from settings."""
     application = create_app(app_settings)
-    async with application.router.lifespan_context(application):
-        transport = httpx.ASGITransport(app=application)
-        async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
-            yield client
+    async with (
+        application.router.lifespan_context(application),
+        asgi_client(application, base_url) as client,
+    ):
+        yield client
 
 
 @pytest.fixture
@@ -140,8 +141,7 @@ async def other_process(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def https_api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="https://lumio.test") as client:
+    async with asgi_client(app, "https://lumio.test") as client:
         yield client
 
 

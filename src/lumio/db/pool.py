@@ -89,14 +89,15 @@ class TimedPool(asyncpg.Pool):
     def acquire(self, *, timeout: float | None = None) -> Any:
         return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
-    # asyncpg's own signatures, which take the timeout as an argument.
+    # asyncpg's own signatures, which take the timeout as an argument; ``_acquire`` is the
+    # private step behind every ``acquire()`` (``async with`` and ``await`` alike), untyped.
     async def _acquire(self, timeout: float | None) -> Any:  # noqa: ASYNC109
         if self._turns.locked():
             timeout = await self._wait_turn(timeout)
         else:
             await self._turns.acquire()  # returns at once: no timer
         try:
-            return await super()._acquire(timeout)
+            return await super()._acquire(timeout)  # type: ignore[misc]
         except BaseException:
             self._turns.release()
             raise
@@ -109,7 +110,8 @@ class TimedPool(asyncpg.Pool):
         return None if timeout is None else max(timeout - (time.monotonic() - started), 0.001)
 
     async def release(self, connection: Any, *, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        held = isinstance(connection, PoolConnectionProxy) and connection._con is not None
+        # Not yet released (asyncpg ignores a second release): this caller holds a turn.
+        held = getattr(connection, "_con", None) is not None
         try:
             await super().release(connection, timeout=timeout)
         finally:
