@@ -113,12 +113,12 @@ def create_app(settings: Settings) -> LumioAPI:
         openapi_url="/openapi.json",
         redoc_url=None,
     )
-    app.add_middleware(
-        RequestGuards,
-        max_body_bytes=settings.api.max_body_bytes,
-        max_head_bytes=settings.api.http_max_header_bytes,
-        max_headers=settings.api.http_max_headers,
+    checks = RequestChecks(
+        settings.api.max_body_bytes,
+        settings.api.http_max_header_bytes,
+        settings.api.http_max_headers,
     )
+    app.add_middleware(RequestGuards, checks=checks)
     install_problem_handlers(app)
     app.add_route("/v1/channel-status", channel_status_route, ["GET"], include_in_schema=False)
     # Ahead of the routers: matching a path walks the routes in order, and a path added last
@@ -129,7 +129,7 @@ def create_app(settings: Settings) -> LumioAPI:
         settings.api.graphql_max_root_fields,
     )
     app.add_route("/graphql", graphql.handle, methods=["GET", "POST"], include_in_schema=False)
-    app.hot_routes = hot_routes(settings, graphql)
+    app.hot_routes = hot_routes(checks, graphql)
     app.include_router(v1)
     app.include_router(pages)
     app.include_router(docs_router)
@@ -139,14 +139,10 @@ def create_app(settings: Settings) -> LumioAPI:
     return app
 
 
-def hot_routes(settings: Settings, graphql: GraphQLEndpoint) -> HotRoutes:
-    """The two routes every client polls, answered ahead of FastAPI's layers (lumio.api.hot);
-    their routes above still answer HEAD, 405 and a mounted app."""
-    checks = RequestChecks(
-        settings.api.max_body_bytes,
-        settings.api.http_max_header_bytes,
-        settings.api.http_max_headers,
-    )
+def hot_routes(checks: RequestChecks, graphql: GraphQLEndpoint) -> HotRoutes:
+    """The two routes every client polls, answered ahead of FastAPI's layers (lumio.api.hot)
+    with the middleware's own checks; their routes above still answer HEAD, 405 and a mounted
+    app."""
     hot = HotRoutes(checks)
     hot.add("/v1/channel-status", channel_status_route, ("GET",))
     hot.add("/graphql", graphql.handle, ("GET", "POST"))

@@ -21,10 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from lumio.kit.middleware import RequestChecks
+from lumio.kit.middleware import RequestChecks, add_no_store
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-NO_STORE = (b"cache-control", b"no-store")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +66,7 @@ class HotRoutes:
 
 
 def _no_store(response: Response) -> Response:
-    if not any(name == b"cache-control" for name, _ in response.raw_headers):
-        response.raw_headers.append(NO_STORE)
+    add_no_store(response.raw_headers)
     return response
 
 

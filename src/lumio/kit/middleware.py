@@ -22,9 +22,9 @@ class RequestGuards:
     of the hottest endpoint's CPU for the four together (issue 15, bench/README.md).
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int, max_head_bytes: int, max_headers: int):
+    def __init__(self, app: ASGIApp, checks: RequestChecks):
         self.app = app
-        self.checks = RequestChecks(max_body_bytes, max_head_bytes, max_headers)
+        self.checks = checks
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,8 +34,8 @@ class RequestGuards:
 
 
 class RequestChecks:
-    """The checks of :class:`RequestGuards`, for a caller that answers a request itself (the
-    API's hot routes, lumio.api.hot)."""
+    """The checks of :class:`RequestGuards`, shared with a caller that answers a request
+    itself (the API's hot routes, lumio.api.hot)."""
 
     def __init__(self, max_body_bytes: int, max_head_bytes: int, max_headers: int) -> None:
         self.body_limit = max_body_bytes
@@ -160,6 +160,15 @@ class HeadLimits:
         return False
 
 
+NO_STORE = (b"cache-control", b"no-store")
+
+
+def add_no_store(headers: list[tuple[bytes, bytes]]) -> None:
+    """Append ``Cache-Control: no-store`` unless ``headers`` set caching of their own."""
+    if not any(name.lower() == b"cache-control" for name, _ in headers):
+        headers.append(NO_STORE)
+
+
 def no_store_by_default(send: Send) -> Send:
     """``Cache-Control: no-store`` on every answer that sets no caching of its own.
 
@@ -170,9 +179,8 @@ def no_store_by_default(send: Send) -> Send:
     async def send_no_store(message: Message) -> None:
         if message["type"] == "http.response.start":
             headers = list(message.get("headers", ()))
-            if not any(name.lower() == b"cache-control" for name, _ in headers):
-                headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
+            add_no_store(headers)
+            message = {**message, "headers": headers}
         await send(message)
 
     return send_no_store

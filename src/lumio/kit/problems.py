@@ -84,11 +84,9 @@ def validation_detail(errors: Iterable[Mapping[str, Any]], unplaced: str = "") -
 
 async def _on_validation_error(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"location": list(e.get("loc", ())), "message": e.get("msg", "invalid")}
-        for e in exc.errors()
-    ]
-    detail = validation_detail(exc.errors())
+    raw = exc.errors()
+    errors = [{"location": list(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in raw]
+    detail = validation_detail(raw)
     return problem(400, "BAD_REQUEST", "Bad request", detail, {"errors": errors})
 
 
